@@ -1,0 +1,103 @@
+"""Command line: start the Wyoming server (and, later, the HTTP door)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from wyoming.server import AsyncServer
+
+from . import __version__
+from .frontend import Frontend
+from .frontend.lexicon import load_lexicon
+from .server.wyoming import WyomingSettings, handler_factory
+from .synthesis import SynthesisSettings, Synthesizer
+from .voices import VoiceCatalog, discover_manifests
+
+_LOGGER = logging.getLogger("wyoming_indextts")
+
+DEFAULT_VOICE = "zh_CN-baker"
+
+
+def default_model_dirs() -> list[Path]:
+    """``models/`` of a source checkout (or Docker image), then ``./models``."""
+    dirs = [Path(__file__).resolve().parent.parent / "models", Path.cwd() / "models"]
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+def build_parser() -> argparse.ArgumentParser:
+    cores = os.cpu_count() or 1
+    parser = argparse.ArgumentParser(prog="wyoming-indextts", description="Wyoming speech-synthesis server (Chinese/English, ONNX Runtime)")
+    parser.add_argument("--uri", default="tcp://0.0.0.0:10200", help="where to listen: tcp://HOST:PORT or unix://PATH")
+    parser.add_argument("--voice", default=DEFAULT_VOICE, help="voice used when a request names none (default: %(default)s)")
+    parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
+    parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
+    parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads per model session")
+    parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
+    parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text accepted in one request")
+    parser.add_argument("--speed", type=float, default=1.0, help="speaking rate, >1 is faster")
+    parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides, one 'word pin1 yin1' per line")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+async def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.monotonic()
+
+    frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)
+    voices = discover_manifests([*args.data_dir, *default_model_dirs()])
+    catalog = await asyncio.to_thread(VoiceCatalog.load, voices, args.threads, args.voice)
+    if not catalog.engines:
+        raise SystemExit("No voice could be loaded; see the errors above")
+
+    synthesizer = Synthesizer(
+        catalog, frontend, SynthesisSettings(max_text_chars=args.max_text_chars, max_workers=args.max_workers, speed=args.speed)
+    )
+    server = AsyncServer.from_uri(args.uri)
+    if args.zeroconf:
+        await _announce(args.uri, args.zeroconf)
+
+    _LOGGER.info(
+        "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
+    )
+    try:
+        await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk)))
+    finally:
+        synthesizer.close()
+
+
+async def _announce(uri: str, name: str) -> None:
+    from wyoming.zeroconf import HomeAssistantZeroconf
+
+    parsed = urlparse(uri)
+    if parsed.scheme != "tcp" or parsed.port is None:
+        raise SystemExit("--zeroconf needs a tcp:// URI")
+    # Bound to every interface: let the helper find the real address rather than advertising 0.0.0.0.
+    host = None if parsed.hostname in (None, "0.0.0.0", "::") else parsed.hostname
+    hass_zeroconf = HomeAssistantZeroconf(port=parsed.port, name=name, host=host)
+    await hass_zeroconf.register_server()
+    _LOGGER.info("Announced %s._wyoming._tcp.local. at %s:%s", name, hass_zeroconf.host, parsed.port)
+
+
+def run() -> None:
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,30 @@
+"""Engine families: phonemes (or text) → waveform. One module per family."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import Engine, EngineError, SynthesisConfig, VoiceInfo
+
+
+def _load_fastspeech2(info: VoiceInfo, threads: int) -> Engine:
+    from .fastspeech2 import FastSpeech2Engine
+
+    return FastSpeech2Engine(info, threads)
+
+
+# Imports stay inside the loaders so a family whose runtime is missing only
+# fails the voices that need it.
+ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
+    "fastspeech2": _load_fastspeech2,
+}
+
+
+def load_engine(info: VoiceInfo, threads: int = 1) -> Engine:
+    loader = ENGINE_LOADERS.get(info.engine)
+    if loader is None:
+        raise EngineError(f"Unknown engine family {info.engine!r} (known: {', '.join(sorted(ENGINE_LOADERS))})")
+    return loader(info, threads)
+
+
+__all__ = ["Engine", "EngineError", "SynthesisConfig", "VoiceInfo", "load_engine", "ENGINE_LOADERS"]

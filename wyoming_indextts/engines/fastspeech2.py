@@ -1,0 +1,144 @@
+"""FastSpeech2 acoustic model + multi-band MelGAN vocoder (TensorFlowTTS exports), e.g. zh_CN-baker.
+
+Phonemes → mel → waveform. The acoustic model was trained on Biaobei symbols:
+``sil``, initials (``^`` for none), toned finals such as ``ang2``, and prosody
+marks ``#0``–``#3`` between syllables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from ..frontend import Sentence, Syllable
+from ..onnx import create_session
+from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
+
+_LOGGER = logging.getLogger(__name__)
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j", "q", "x", "r", "z", "c", "s")
+_Y_FINALS = {
+    "yi": "i", "ya": "ia", "yan": "ian", "yang": "iang", "yao": "iao", "ye": "ie", "yin": "in",
+    "ying": "ing", "yong": "iong", "you": "iou", "yo": "iou", "yu": "v", "yuan": "van", "yue": "ve", "yun": "vn",
+}
+_W_FINALS = {
+    "wu": "u", "wa": "ua", "wai": "uai", "wan": "uan", "wang": "uang", "wei": "uei", "wen": "uen",
+    "weng": "ueng", "wo": "uo",
+}
+# Syllabic nasals (嗯, 呣) have no final of their own in the Biaobei inventory.
+_NASALS = {"n": ("^", "en"), "ng": ("^", "en"), "m": ("m", "u"), "hm": ("h", "en"), "hng": ("h", "eng")}
+
+
+def split_pinyin(syllable: str) -> tuple[str, str]:
+    """Toneless pinyin → (initial, final) in Biaobei spelling: ``zhi`` → (zh, iii), ``yu`` → (^, v)."""
+    s = syllable.lower().replace("ü", "v").replace("ê", "e")
+    if s in _NASALS:
+        return _NASALS[s]
+    if s in _Y_FINALS:
+        return "^", _Y_FINALS[s]
+    if s in _W_FINALS:
+        return "^", _W_FINALS[s]
+    initial = next((i for i in _INITIALS if s.startswith(i) and len(s) > len(i)), "^")
+    final = s[len(initial):] if initial != "^" else s
+    if initial in ("j", "q", "x") and final.startswith("u"):
+        final = "v" + final[1:]
+    if final == "i" and initial in ("zh", "ch", "sh", "r"):
+        final = "iii"
+    elif final == "i" and initial in ("z", "c", "s"):
+        final = "ii"
+    final = {"iu": "iou", "ui": "uei", "un": "uen", "ue": "ve"}.get(final, final)
+    return initial, final
+
+
+def syllable_symbols(pinyin: str) -> list[str]:
+    """``hang2`` → [h, ang2]; erhua ``huar4`` → [h, ua4, ^?]: the Biaobei way, a trailing ``er5``."""
+    tone = pinyin[-1] if pinyin[-1:].isdigit() else "5"
+    base = pinyin[:-1] if pinyin[-1:].isdigit() else pinyin
+    if base.endswith("r") and base not in ("er",) and len(base) > 1:
+        initial, final = split_pinyin(base[:-1])
+        return [initial, final + tone, "er5"]
+    initial, final = split_pinyin(base)
+    return [initial, final + tone]
+
+
+def sentence_symbols(syllables: Sequence[Syllable], known: set[str] | dict[str, int]) -> list[str]:
+    """The Biaobei training layout: sil, syllables joined by #0/#1/#2/#3, sil (then eos)."""
+    symbols = ["sil"]
+    for syllable in syllables:
+        parts = syllable_symbols(syllable.pinyin)
+        if not all(p in known for p in parts):
+            _LOGGER.debug("No symbols for %r (%s); skipped", syllable.char, syllable.pinyin)
+            continue
+        if symbols[-1] != "sil" and not symbols[-1].startswith("#"):
+            symbols.append("#0")
+        symbols.extend(parts)
+        if 1 <= syllable.boundary <= 3:
+            symbols.append(f"#{syllable.boundary}")
+    while symbols[-1].startswith("#"):
+        symbols.pop()
+    symbols.append("sil")
+    return symbols
+
+
+class FastSpeech2Engine:
+    """Thread-safe: onnxruntime sessions may be run from several threads at once."""
+
+    def __init__(self, info: VoiceInfo, threads: int = 1) -> None:
+        self.info = info
+        files = info.files
+        try:
+            mapper = json.loads((info.path / files.get("symbols", "symbols.json")).read_text(encoding="utf-8"))
+            self._symbol_to_id: dict[str, int] = mapper["symbol_to_id"]
+        except (OSError, KeyError, ValueError) as err:
+            raise EngineError(f"Cannot read the symbol table of voice {info.name!r}: {err}") from err
+        self._acoustic = create_session(info.path / files.get("acoustic", "acoustic.onnx"), threads)
+        self._vocoder = create_session(info.path / files.get("vocoder", "vocoder.onnx"), threads)
+        self._acoustic_inputs = {i.name for i in self._acoustic.get_inputs()}
+        self._mel_output = str(info.options.get("mel_output", self._acoustic.get_outputs()[1].name))
+        self._vocoder_input = self._vocoder.get_inputs()[0].name
+        self._question_f0 = float(info.options.get("question_f0_ratio", 1.0))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    def symbol_ids(self, sentence: Sentence) -> list[int]:
+        symbols = sentence_symbols(sentence.syllables, self._symbol_to_id)
+        return [self._symbol_to_id[s] for s in symbols] + [self._symbol_to_id["eos"]]
+
+    def mel(self, ids: Sequence[int], config: SynthesisConfig, is_question: bool = False) -> np.ndarray:
+        """Run the acoustic model: symbol ids → mel [1, frames, 80]."""
+        feeds: dict[str, np.ndarray] = {
+            "input_ids": np.asarray([ids], dtype=np.int32),
+            "speaker_ids": np.asarray([self.info.speaker_id(config.speaker)], dtype=np.int32),
+            # Durations are multiplied by this ratio, so faster speech is a smaller ratio.
+            "speed_ratios": np.asarray([1.0 / max(0.25, min(4.0, config.speed))], dtype=np.float32),
+            "f0_ratios": np.asarray([self._question_f0 if is_question else 1.0], dtype=np.float32),
+            "energy_ratios": np.asarray([1.0], dtype=np.float32),
+        }
+        feeds = {k: v for k, v in feeds.items() if k in self._acoustic_inputs}
+        (mel,) = self._acoustic.run([self._mel_output], feeds)
+        return mel
+
+    def vocode(self, mel: np.ndarray) -> np.ndarray:
+        (audio,) = self._vocoder.run(None, {self._vocoder_input: mel.astype(np.float32, copy=False)})
+        return audio.reshape(-1).astype(np.float32, copy=False)
+
+    def synthesize(self, sentence: Sentence, config: SynthesisConfig, cancel: threading.Event) -> Iterator[np.ndarray]:
+        if not sentence.syllables:
+            return
+        ids = self.symbol_ids(sentence)
+        if len(ids) <= 3:  # sil, sil, eos: nothing this voice can say
+            return
+        check_cancel(cancel)
+        mel = self.mel(ids, config, sentence.is_question)
+        check_cancel(cancel)
+        yield self.vocode(mel)
+
+    def warm_up(self) -> None:
+        ids = [self._symbol_to_id[s] for s in ("sil", "n", "i3", "#0", "h", "ao3", "sil", "eos")]
+        self.vocode(self.mel(ids, SynthesisConfig()))

@@ -1,0 +1,173 @@
+"""Chinese text normalization: write numbers, units, times and dates out as words.
+
+Rules run in order, most specific first, on the whole text before it is split
+by script, so that "15:30" is read as a time and not as a ratio.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+_DIGITS = "零一二三四五六七八九"
+_SMALL_UNITS = ["", "十", "百", "千"]
+_BIG_UNITS = ["", "万", "亿", "万亿"]
+
+
+def read_digits(digits: str, one: str = "一") -> str:
+    """Digit by digit, as for years, phone numbers and codes."""
+    return "".join(one if d == "1" else _DIGITS[int(d)] for d in digits if d.isdigit())
+
+
+def _read_under_10000(n: int) -> str:
+    out: list[str] = []
+    zero = False
+    for power in (3, 2, 1, 0):
+        digit = (n // 10**power) % 10
+        if digit == 0:
+            zero = bool(out)
+            continue
+        if zero:
+            out.append("零")
+            zero = False
+        out.append(_DIGITS[digit] + _SMALL_UNITS[power])
+    return "".join(out)
+
+
+def read_integer(number: str | int) -> str:
+    """Cardinal reading: 10 → 十, 105 → 一百零五, 20000 → 两万."""
+    n = int(number)
+    if n == 0:
+        return "零"
+    if n < 0:
+        return "负" + read_integer(-n)
+    groups: list[int] = []
+    while n:
+        groups.append(n % 10000)
+        n //= 10000
+    if len(groups) > len(_BIG_UNITS):
+        return read_digits(str(number))
+    out = ""
+    need_zero = False
+    for i in range(len(groups) - 1, -1, -1):
+        group = groups[i]
+        if group == 0:
+            need_zero = bool(out)
+            continue
+        if out and (need_zero or group < 1000):
+            out += "零"
+        out += _read_under_10000(group) + _BIG_UNITS[i]
+        need_zero = False
+    if out.startswith("一十"):
+        out = out[1:]
+    # 两 rather than 二 as a leading multiplier of 百/千/万/亿.
+    out = re.sub(r"^二(?=[千万亿])", "两", out)
+    return out
+
+
+def read_number(text: str) -> str:
+    """A cardinal with optional sign and decimals: -3.25 → 负三点二五."""
+    text = text.replace(",", "")
+    sign = ""
+    if text.startswith(("-", "−")):
+        sign, text = "负", text[1:]
+    elif text.startswith("+"):
+        sign, text = "正", text[1:]
+    whole, _, frac = text.partition(".")
+    out = read_integer(whole or "0")
+    if frac:
+        out += "点" + read_digits(frac)
+    return sign + out
+
+
+_MEASURE_WORDS = "个只台件条次位天年月周本张把项度盏扇部辆遍块种名小分秒点层户间米"
+
+
+def _liang(cardinal: str, following: str) -> str:
+    """两 instead of 二 when the number 2 counts something: 两个, 两小时, 两点."""
+    if cardinal == "二" and following and following[0] in _MEASURE_WORDS:
+        return "两"
+    return cardinal
+
+
+_NUM = r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?"
+
+_Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
+
+
+def _date(m: re.Match[str]) -> str:
+    year, month, day = m.group("y"), m.group("m"), m.group("d")
+    return f"{read_digits(year)}年{read_integer(month)}月{read_integer(day)}日"
+
+
+def _time(m: re.Match[str]) -> str:
+    hour, minute = int(m.group("h")), int(m.group("min"))
+    second = m.group("s")
+    out = ("两" if hour == 2 else read_integer(hour)) + "点"
+    if minute:
+        out += ("零" if minute < 10 else "") + read_integer(minute) + "分"
+    if second is not None:
+        out += read_integer(second) + "秒"
+    return out
+
+
+_UNITS: dict[str, str] = {
+    "°C": "摄氏度", "℃": "摄氏度", "°F": "华氏度", "℉": "华氏度", "°": "度",
+    "km/h": "公里每小时", "m/s": "米每秒", "kWh": "千瓦时", "kw": "千瓦", "kW": "千瓦",
+    "Mbps": "兆比特每秒", "MB": "兆字节", "GB": "吉字节", "KB": "千字节", "dB": "分贝",
+    "mm": "毫米", "cm": "厘米", "km": "公里", "m²": "平方米", "㎡": "平方米", "m³": "立方米",
+    "kg": "千克", "mg": "毫克", "g": "克", "ml": "毫升", "mL": "毫升", "L": "升",
+    "ms": "毫秒", "h": "小时", "min": "分钟", "s": "秒", "W": "瓦", "V": "伏", "A": "安",
+    "Hz": "赫兹", "m": "米", "%": "",
+}
+_UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+
+
+def _measure(m: re.Match[str]) -> str:
+    number, unit = m.group("n"), m.group("u")
+    if unit == "%":
+        return "百分之" + read_number(number)
+    reading = read_number(number)
+    if unit in ("°C", "℃") and reading.startswith("负"):
+        reading = "零下" + reading[1:]
+    return reading + _UNITS[unit]
+
+
+def _plain_number(m: re.Match[str]) -> str:
+    number = m.group(0)
+    after = m.string[m.end() : m.end() + 1]
+    digits = number.lstrip("-−+")
+    # Long digit strings without separators are codes or phone numbers.
+    if "." not in digits and "," not in digits and len(digits) >= 5 and digits.startswith(("0", "1")):
+        return read_digits(digits, one="幺")
+    if "." not in digits and "," not in digits and len(digits) > 12:
+        return read_digits(digits)
+    return _liang(read_number(number), after)
+
+
+_RULES: list[_Rule] = [
+    (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"), _date),
+    (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
+    (re.compile(r"(?<!\d)(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?!\d)"), _time),
+    (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
+     lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
+    (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
+    (re.compile(_NUM), _plain_number),
+]
+
+
+# Full-width digits, letters and number signs become ASCII; Chinese punctuation stays.
+_HALF_WIDTH = {
+    code: code - 0xFEE0
+    for code in range(0xFF01, 0xFF5F)
+    if chr(code - 0xFEE0).isalnum() or chr(code - 0xFEE0) in "%.+-/"
+}
+
+
+def normalize_zh(text: str) -> str:
+    """Rewrite ``text`` so that every digit and unit symbol is spelled out in Chinese."""
+    text = text.translate(_HALF_WIDTH)
+    for pattern, reading in _RULES:
+        text = pattern.sub(reading, text)
+    return text

@@ -1,0 +1,74 @@
+"""Split text into sentences, and sentences into runs of one script."""
+
+from __future__ import annotations
+
+import re
+
+from .sentence import is_hanzi
+
+# A sentence ends at Chinese/ASCII terminal punctuation (an ASCII period only when
+# it is not inside a number such as 2.5) or at a line break; closing quotes stay with it.
+_SENTENCE_END = re.compile(
+    r"""(?:[。！？!?；;…]+|\.(?!\d)(?=\s|$|[^\x00-\x7f])|\n+)[”’"'）)\]」』]*"""
+)
+_CLAUSE_END = re.compile(r"[，,、：:]")
+
+
+def split_sentences(text: str, max_chars: int = 80) -> list[str]:
+    """Split into sentences; a sentence longer than ``max_chars`` is split at clause marks."""
+    sentences: list[str] = []
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        sentences.append(text[start : match.end()])
+        start = match.end()
+    sentences.append(text[start:])
+    out: list[str] = []
+    for sentence in sentences:
+        sentence = sentence.strip()
+        if not _has_content(sentence):
+            continue
+        out.extend(_split_long(sentence, max_chars))
+    return out
+
+
+def _split_long(sentence: str, max_chars: int) -> list[str]:
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces: list[str] = []
+    current = ""
+    start = 0
+    for match in _CLAUSE_END.finditer(sentence):
+        clause = sentence[start : match.end()]
+        start = match.end()
+        if current and len(current) + len(clause) > max_chars:
+            pieces.append(current)
+            current = ""
+        current += clause
+    current += sentence[start:]
+    if current:
+        pieces.append(current)
+    # A clause with no marks at all is cut hard so no engine call is unbounded.
+    return [p[i : i + max_chars] for p in pieces for i in range(0, len(p), max_chars) if _has_content(p[i : i + max_chars])]
+
+
+def _has_content(text: str) -> bool:
+    return any(c.isalnum() for c in text)
+
+
+def has_hanzi(text: str) -> bool:
+    return any(is_hanzi(c) for c in text)
+
+
+# In a text stream a period at the very end may still become "2.5", so only
+# count it as an end once the next character (a space) has arrived.
+_STREAM_END = re.compile(r"""(?:[。！？!?；;…]+|\.(?=\s)|\n+)[”’"'）)\]」』]*""")
+
+
+def complete_prefix(text: str) -> tuple[str, str]:
+    """Split streamed text into (complete sentences, unfinished rest)."""
+    last = None
+    for last in _STREAM_END.finditer(text):
+        pass
+    if last is None:
+        return "", text
+    return text[: last.end()], text[last.end() :]

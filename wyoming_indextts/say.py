@@ -1,0 +1,63 @@
+"""One-shot synthesis to a WAV file, through the same pipeline as the server.
+
+    python -m wyoming_indextts.say --voice zh_CN-baker --output out.wav "你好"
+    echo "你好" | python -m wyoming_indextts.say --output out.wav -
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .__main__ import DEFAULT_VOICE, default_model_dirs
+from .frontend import Frontend
+from .frontend.lexicon import load_lexicon
+from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
+from .voices import VoiceCatalog, discover_manifests
+
+
+async def _synthesize(args: argparse.Namespace, text: str) -> None:
+    voices = discover_manifests([*args.data_dir, *default_model_dirs()])
+    if args.voice:
+        voices = [v for v in voices if v.name == args.voice] or voices
+    catalog = VoiceCatalog.load(voices, args.threads, args.voice)
+    synthesizer = Synthesizer(
+        catalog, Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None), SynthesisSettings(max_workers=1)
+    )
+    try:
+        voice = synthesizer.resolve_voice(VoiceRequest(name=args.voice, speaker=args.speaker))
+        pieces = [chunk.samples async for chunk in synthesizer.stream(text, voice, args.speed)]
+    finally:
+        synthesizer.close()
+    audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    sf.write(args.output, audio, voice.sample_rate, subtype="PCM_16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("text", help="text to speak, or - to read standard input")
+    parser.add_argument("--output", "-o", type=Path, required=True, help="WAV file to write")
+    parser.add_argument("--voice", default=DEFAULT_VOICE)
+    parser.add_argument("--speaker")
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--data-dir", action="append", default=[], type=Path)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--lexicon", type=Path)
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    try:
+        asyncio.run(_synthesize(args, text))
+    except SynthesisError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
+if __name__ == "__main__":
+    main()
