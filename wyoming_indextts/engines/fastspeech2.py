@@ -27,7 +27,7 @@ _Y_FINALS = {
 }
 _W_FINALS = {
     "wu": "u", "wa": "ua", "wai": "uai", "wan": "uan", "wang": "uang", "wei": "uei", "wen": "uen",
-    "weng": "ueng", "wo": "uo",
+    "weng": "ueng", "wong": "ueng", "wo": "uo",
 }
 # Syllabic nasals (嗯, 呣) have no final of their own in the Biaobei inventory.
 _NASALS = {"n": ("^", "en"), "ng": ("^", "en"), "m": ("m", "u"), "hm": ("h", "en"), "hng": ("h", "eng")}

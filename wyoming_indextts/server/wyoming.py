@@ -184,6 +184,8 @@ class WyomingEventHandler(AsyncEventHandler):
     async def handle_event(self, event: Event) -> bool:
         try:
             await self._dispatch(event)
+        except SynthesisError as err:
+            await self._send_error(str(err), err.code)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             await self._send_error(f"Malformed {event.type!r} event: {err!r}", "bad-event")
         return True
