@@ -84,6 +84,16 @@ def sentence_symbols(syllables: Sequence[Syllable], known: set[str] | dict[str, 
     return symbols
 
 
+# Measured on zh_CN-baker's MB-MelGAN (docs/ARCHITECTURE.md): a mel frame influences
+# output up to 17 frames earlier and 10 later, so vocoding a window with 20 frames of
+# context on each side and trimming it gives exactly the one-shot samples.
+VOCODER_CONTEXT_FRAMES = 20
+# Its reflection pads need at least this many input frames.
+VOCODER_MIN_FRAMES = 10
+FIRST_WINDOW_FRAMES = 16
+MAX_WINDOW_FRAMES = 256
+
+
 class FastSpeech2Engine:
     """Thread-safe: onnxruntime sessions may be run from several threads at once."""
 
@@ -101,6 +111,8 @@ class FastSpeech2Engine:
         self._mel_output = str(info.options.get("mel_output", self._acoustic.get_outputs()[1].name))
         self._vocoder_input = self._vocoder.get_inputs()[0].name
         self._question_f0 = float(info.options.get("question_f0_ratio", 1.0))
+        self._hop = int(info.options.get("hop_length", 300))
+        self._context = int(info.options.get("vocoder_context_frames", VOCODER_CONTEXT_FRAMES))
 
     @property
     def sample_rate(self) -> int:
@@ -125,8 +137,33 @@ class FastSpeech2Engine:
         return mel
 
     def vocode(self, mel: np.ndarray) -> np.ndarray:
+        """Mel [1, frames, 80] → samples, in one run."""
+        frames = mel.shape[1]
+        if frames < VOCODER_MIN_FRAMES:
+            # Repeat the edge frames (silence at sentence ends) and trim them off again.
+            pad = VOCODER_MIN_FRAMES - frames
+            mel = np.pad(mel, ((0, 0), (0, pad), (0, 0)), mode="edge")
         (audio,) = self._vocoder.run(None, {self._vocoder_input: mel.astype(np.float32, copy=False)})
-        return audio.reshape(-1).astype(np.float32, copy=False)
+        return audio.reshape(-1)[: frames * self._hop].astype(np.float32, copy=False)
+
+    def vocode_windows(self, mel: np.ndarray, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        """Mel → samples in growing windows, so the first audio leaves after a few frames.
+
+        Windows double from FIRST_WINDOW_FRAMES to MAX_WINDOW_FRAMES; each is vocoded with
+        enough context on both sides that the joined audio equals the one-shot output.
+        """
+        frames = mel.shape[1]
+        start, size = 0, FIRST_WINDOW_FRAMES
+        while start < frames:
+            end = min(frames, start + size)
+            if frames - end < size // 2:  # no tiny last window: it costs a full context for little audio
+                end = frames
+            left, right = max(0, start - self._context), min(frames, end + self._context)
+            audio = self.vocode(mel[:, left:right])
+            yield audio[(start - left) * self._hop : (end - left) * self._hop]
+            start, size = end, min(size * 2, MAX_WINDOW_FRAMES)
+            if cancel is not None:
+                check_cancel(cancel)
 
     def synthesize(self, sentence: Sentence, config: SynthesisConfig, cancel: threading.Event) -> Iterator[np.ndarray]:
         if not sentence.syllables:
@@ -137,7 +174,7 @@ class FastSpeech2Engine:
         check_cancel(cancel)
         mel = self.mel(ids, config, sentence.is_question)
         check_cancel(cancel)
-        yield self.vocode(mel)
+        yield from self.vocode_windows(mel, cancel)
 
     def warm_up(self) -> None:
         ids = [self._symbol_to_id[s] for s in ("sil", "n", "i3", "#0", "h", "ao3", "sil", "eos")]
