@@ -71,3 +71,41 @@ def test_output_is_deterministic(engine: FastSpeech2Engine) -> None:
 def test_manifest_paths_resolve(engine: FastSpeech2Engine) -> None:
     assert engine.info.path == Path(REPO / "models" / "zh_CN-baker")
     assert engine.sample_rate == 24000
+
+
+def test_question_end_rises_and_stressed_words_are_marked(engine: FastSpeech2Engine) -> None:
+    from wyoming_indextts.engines.fastspeech2 import prosody_controls
+
+    [question] = Frontend().sentences("你真的要去银行取钱吗？")
+    ids, owners = engine._layout(question)
+    controls = prosody_controls(question, owners, speed=1.0)
+    assert len(controls.f0_offset) == len(ids)
+    last = max(owners)
+    assert controls.f0_offset[owners.index(last)] > 0.5  # 吗 is raised
+    assert controls.duration[owners.index(last)] > 1.0  # and drawn out
+    stressed = [question.syllables[o].char for o in set(owners) if o >= 0 and controls.energy_offset[owners.index(o)] > 0]
+    assert sorted(stressed) == sorted("真的")
+    [statement] = Frontend().sentences("我要去银行取钱。")
+    _, owners = engine._layout(statement)
+    flat = prosody_controls(statement, owners, speed=1.0)
+    assert not flat.f0_offset.any() and np.allclose(flat.duration, 1.0)
+
+
+def test_question_pitch_is_higher_at_the_end_than_the_statement(engine: FastSpeech2Engine) -> None:
+    """The model's own pitch output for the final syllable goes up when asked as a question."""
+    import onnxruntime  # noqa: F401
+
+    from wyoming_indextts.engines.fastspeech2 import prosody_controls
+
+    [question] = Frontend().sentences("你要去银行取钱吗？")
+    ids, owners = engine._layout(question)
+    feeds = {
+        "input_ids": np.asarray([ids], dtype=np.int32), "speaker_ids": np.zeros(1, np.int32),
+        "f0_ratios": np.ones(1, np.float32), "energy_ratios": np.ones(1, np.float32), "energy_offsets": np.zeros(1, np.float32),
+    }
+    controls = prosody_controls(question, owners, speed=1.0)
+    session = engine._acoustic
+    (raised,) = session.run(["f0"], {**feeds, "speed_ratios": controls.duration, "f0_offsets": controls.f0_offset})
+    (plain,) = session.run(["f0"], {**feeds, "speed_ratios": np.ones(1, np.float32), "f0_offsets": np.zeros(1, np.float32)})
+    final = owners.index(max(owners)) + 1  # the final of 吗
+    assert raised[0, final] > plain[0, final] + 0.5

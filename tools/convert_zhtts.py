@@ -13,6 +13,15 @@ Steps, each reproducible:
 3. ``python -m tf2onnx.convert --tflite IN --output OUT --opset 17`` for both models.
 4. Give the graph outputs stable names (``mel_before``, ``mel_after``, ``durations``,
    ``f0``, ``energy``; vocoder ``audio``).
+4b. Let ``speed_ratios``, ``f0_ratios`` and ``energy_ratios`` take one value per input
+   symbol as well as one per sentence. The graph multiplies its per-symbol duration,
+   pitch and energy predictions by these after reshaping them to [1, 1]; reshaping to
+   [1, -1] instead keeps a [1]-shaped input working exactly as before and lets the
+   front end stretch chosen syllables.
+4c. Add optional inputs ``f0_offsets`` and ``energy_offsets`` (one value, or one per
+   symbol) added to the predicted per-symbol pitch and energy. Those predictions are
+   z-normalized, so a ratio only stretches the contour around the speaker's mean; an
+   offset is what raises the end of a question. Zero offsets leave the output unchanged.
 5. Run both TFLite and ONNX on the same symbol ids and compare (printed; the model
    card records the figures).
 """
@@ -53,6 +62,46 @@ for node in model.graph.node:
             node.input[i] = mapping[name]
 for out in model.graph.output:
     out.name = mapping.get(out.name, out.name)
+
+ratio_inputs = {"speed_ratios", "f0_ratios", "energy_ratios"}
+if ratio_inputs <= {i.name for i in model.graph.input}:
+    from onnx import helper, numpy_helper
+    for node in model.graph.node:
+        if node.op_type == "Reshape" and node.input[0] in ratio_inputs:
+            shape_name = node.input[0] + "_per_symbol_shape"
+            model.graph.initializer.append(numpy_helper.from_array(np.array([1, -1], dtype=np.int64), shape_name))
+            node.input[1] = shape_name
+    for graph_input in model.graph.input:
+        if graph_input.name in ratio_inputs:
+            dim = graph_input.type.tensor_type.shape.dim[0]
+            dim.ClearField("dim_value")
+            dim.dim_param = "ratio_len"
+    print("ratios accept one value per symbol")
+    for feature in ("f0", "energy"):
+        offsets = f"{feature}_offsets"
+        producer = next(n for n in model.graph.node if feature in n.output)
+        producer.output[list(producer.output).index(feature)] = f"{feature}_scaled"
+        model.graph.node.extend([
+            helper.make_node("Reshape", [offsets, "f0_ratios_per_symbol_shape"], [f"{offsets}_2d"], name=f"{offsets}_reshape"),
+            helper.make_node("Add", [f"{feature}_scaled", f"{offsets}_2d"], [feature], name=f"{offsets}_add"),
+        ])
+        model.graph.input.append(helper.make_tensor_value_info(offsets, onnx.TensorProto.FLOAT, ["ratio_len"]))
+    # Nodes were appended after their consumers; restore topological order.
+    order, ready, pending = [], {i.name for i in model.graph.input} | {t.name for t in model.graph.initializer} | {""}, list(model.graph.node)
+    while pending:
+        rest = []
+        for node in pending:
+            if all(i in ready for i in node.input):
+                order.append(node)
+                ready.update(node.output)
+            else:
+                rest.append(node)
+        if len(rest) == len(pending):
+            raise SystemExit("graph has a cycle or a missing input")
+        pending = rest
+    del model.graph.node[:]
+    model.graph.node.extend(order)
+    print("added f0_offsets and energy_offsets")
 onnx.checker.check_model(model)
 onnx.save(model, path)
 print("renamed outputs:", mapping)
@@ -74,9 +123,16 @@ feeds = [ids, np.array([0], np.int32), np.array([1.0], np.float32), np.array([1.
 
 acoustic = ort.InferenceSession(f"{out}/acoustic.onnx", providers=["CPUExecutionProvider"])
 names = ["input_ids", "speaker_ids", "speed_ratios", "f0_ratios", "energy_ratios"]
-(onnx_mel,) = acoustic.run(["mel_after"], dict(zip(names, feeds)))
-(again,) = acoustic.run(["mel_after"], dict(zip(names, feeds)))
+no_offsets = {"f0_offsets": np.zeros(1, np.float32), "energy_offsets": np.zeros(1, np.float32)}
+(onnx_mel,) = acoustic.run(["mel_after"], {**dict(zip(names, feeds)), **no_offsets})
+(again,) = acoustic.run(["mel_after"], {**dict(zip(names, feeds)), **no_offsets})
 print(f"acoustic: mel {onnx_mel.shape}, range {onnx_mel.min():.2f}..{onnx_mel.max():.2f}, deterministic: {np.array_equal(onnx_mel, again)}")
+ones = np.ones(ids.shape[1], np.float32)
+zeros = np.zeros(ids.shape[1], np.float32)
+(per_symbol,) = acoustic.run(
+    ["mel_after"], {**dict(zip(names, [ids, feeds[1], ones, ones, ones])), "f0_offsets": zeros, "energy_offsets": zeros}
+)
+print(f"acoustic: per-symbol ratios of 1 give the same mel: {np.array_equal(per_symbol, onnx_mel)}")
 interp = tf.lite.Interpreter(model_path=f"{assets}/fastspeech2_quan.tflite")
 details = interp.get_input_details()
 interp.resize_tensor_input(details[0]["index"], list(ids.shape))

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -65,23 +66,71 @@ def syllable_symbols(pinyin: str) -> list[str]:
     return [initial, final + tone]
 
 
-def sentence_symbols(syllables: Sequence[Syllable], known: set[str] | dict[str, int]) -> list[str]:
-    """The Biaobei training layout: sil, syllables joined by #0/#1/#2/#3, sil (then eos)."""
-    symbols = ["sil"]
-    for syllable in syllables:
+def sentence_layout(syllables: Sequence[Syllable], known: set[str] | dict[str, int]) -> list[tuple[str, int]]:
+    """The Biaobei training layout — sil, syllables joined by #0/#1/#2/#3, sil — with the
+    index of the syllable each symbol belongs to (-1 for silences and marks)."""
+    layout: list[tuple[str, int]] = [("sil", -1)]
+    for index, syllable in enumerate(syllables):
         parts = syllable_symbols(syllable.pinyin)
         if not all(p in known for p in parts):
             _LOGGER.debug("No symbols for %r (%s); skipped", syllable.char, syllable.pinyin)
             continue
-        if symbols[-1] != "sil" and not symbols[-1].startswith("#"):
-            symbols.append("#0")
-        symbols.extend(parts)
+        if layout[-1][0] != "sil" and not layout[-1][0].startswith("#"):
+            layout.append(("#0", -1))
+        layout.extend((part, index) for part in parts)
         if 1 <= syllable.boundary <= 3:
-            symbols.append(f"#{syllable.boundary}")
-    while symbols[-1].startswith("#"):
-        symbols.pop()
-    symbols.append("sil")
-    return symbols
+            layout.append((f"#{syllable.boundary}", -1))
+    while layout[-1][0].startswith("#"):
+        layout.pop()
+    layout.append(("sil", -1))
+    return layout
+
+
+def sentence_symbols(syllables: Sequence[Syllable], known: set[str] | dict[str, int]) -> list[str]:
+    return [symbol for symbol, _ in sentence_layout(syllables, known)]
+
+
+@dataclass(frozen=True)
+class ProsodyControls:
+    """Per-symbol adjustments to the acoustic model's own predictions."""
+
+    duration: np.ndarray
+    """Multiplies each symbol's predicted frames."""
+    f0_offset: np.ndarray
+    """Added to the z-normalized pitch: +1 is about one standard deviation of the speaker's pitch."""
+    energy_offset: np.ndarray
+
+
+# The end of a yes/no question rises over its last syllables and is drawn out a little;
+# a stressed word is higher, louder and slightly longer. Values chosen by ear and kept modest:
+# the model was never trained on out-of-range pitch.
+QUESTION_RISE = (0.3, 0.6, 1.0)
+QUESTION_FINAL_LENGTHENING = 1.15
+EMPHASIS_F0 = 0.5
+EMPHASIS_ENERGY = 0.5
+EMPHASIS_LENGTHENING = 1.1
+
+
+def prosody_controls(sentence: Sentence, owners: Sequence[int], speed: float) -> ProsodyControls:
+    count = len(owners) + 1  # + eos
+    duration = np.full(count, 1.0 / max(0.25, min(4.0, speed)), dtype=np.float32)
+    f0 = np.zeros(count, dtype=np.float32)
+    energy = np.zeros(count, dtype=np.float32)
+    syllables = sentence.syllables
+    owner_array = np.asarray(list(owners) + [-1])
+    stressed = {i for i, s in enumerate(syllables) if s.index in set(sentence.emphasis)}
+    for index in stressed:
+        mask = owner_array == index
+        f0[mask] += EMPHASIS_F0
+        energy[mask] += EMPHASIS_ENERGY
+        duration[mask] *= EMPHASIS_LENGTHENING
+    if sentence.is_question and syllables:
+        spoken = sorted({o for o in owners if o >= 0})
+        for rise, index in zip(reversed(QUESTION_RISE), reversed(spoken)):
+            f0[owner_array == index] += rise
+        if spoken:
+            duration[owner_array == spoken[-1]] *= QUESTION_FINAL_LENGTHENING
+    return ProsodyControls(duration, f0, energy)
 
 
 # Measured on zh_CN-baker's MB-MelGAN (docs/ARCHITECTURE.md): a mel frame influences
@@ -110,7 +159,6 @@ class FastSpeech2Engine:
         self._acoustic_inputs = {i.name for i in self._acoustic.get_inputs()}
         self._mel_output = str(info.options.get("mel_output", self._acoustic.get_outputs()[1].name))
         self._vocoder_input = self._vocoder.get_inputs()[0].name
-        self._question_f0 = float(info.options.get("question_f0_ratio", 1.0))
         self._hop = int(info.options.get("hop_length", 300))
         self._context = int(info.options.get("vocoder_context_frames", VOCODER_CONTEXT_FRAMES))
 
@@ -119,19 +167,30 @@ class FastSpeech2Engine:
         return self.info.sample_rate
 
     def symbol_ids(self, sentence: Sentence) -> list[int]:
-        symbols = sentence_symbols(sentence.syllables, self._symbol_to_id)
-        return [self._symbol_to_id[s] for s in symbols] + [self._symbol_to_id["eos"]]
+        return self._layout(sentence)[0]
 
-    def mel(self, ids: Sequence[int], config: SynthesisConfig, is_question: bool = False) -> np.ndarray:
+    def _layout(self, sentence: Sentence) -> tuple[list[int], list[int]]:
+        layout = sentence_layout(sentence.syllables, self._symbol_to_id)
+        ids = [self._symbol_to_id[s] for s, _ in layout] + [self._symbol_to_id["eos"]]
+        return ids, [owner for _, owner in layout]
+
+    def mel(self, ids: Sequence[int], config: SynthesisConfig, controls: ProsodyControls | None = None) -> np.ndarray:
         """Run the acoustic model: symbol ids → mel [1, frames, 80]."""
+        speed = 1.0 / max(0.25, min(4.0, config.speed))
+        one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
         feeds: dict[str, np.ndarray] = {
             "input_ids": np.asarray([ids], dtype=np.int32),
             "speaker_ids": np.asarray([self.info.speaker_id(config.speaker)], dtype=np.int32),
             # Durations are multiplied by this ratio, so faster speech is a smaller ratio.
-            "speed_ratios": np.asarray([1.0 / max(0.25, min(4.0, config.speed))], dtype=np.float32),
-            "f0_ratios": np.asarray([self._question_f0 if is_question else 1.0], dtype=np.float32),
-            "energy_ratios": np.asarray([1.0], dtype=np.float32),
+            "speed_ratios": controls.duration if controls is not None else one * speed,
+            "f0_ratios": one,
+            "energy_ratios": one,
+            "f0_offsets": controls.f0_offset if controls is not None else zero,
+            "energy_offsets": controls.energy_offset if controls is not None else zero,
         }
+        if controls is not None and "f0_offsets" not in self._acoustic_inputs:
+            # An older export without per-symbol controls: keep the sentence-level rate only.
+            feeds["speed_ratios"] = one * speed
         feeds = {k: v for k, v in feeds.items() if k in self._acoustic_inputs}
         (mel,) = self._acoustic.run([self._mel_output], feeds)
         return mel
@@ -168,11 +227,11 @@ class FastSpeech2Engine:
     def synthesize(self, sentence: Sentence, config: SynthesisConfig, cancel: threading.Event) -> Iterator[np.ndarray]:
         if not sentence.syllables:
             return
-        ids = self.symbol_ids(sentence)
+        ids, owners = self._layout(sentence)
         if len(ids) <= 3:  # sil, sil, eos: nothing this voice can say
             return
         check_cancel(cancel)
-        mel = self.mel(ids, config, sentence.is_question)
+        mel = self.mel(ids, config, prosody_controls(sentence, owners, config.speed))
         check_cancel(cancel)
         yield from self.vocode_windows(mel, cancel)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .emphasis import find_emphasis
 from .g2p_zh import G2PZh
 from .normalize import normalize_zh
 from .prosody import is_question, predict_boundaries
@@ -41,4 +42,5 @@ class Frontend:
             normalized=normalized,
             spans=(Span("zh", normalized, tuple(syllables)),),
             is_question=is_question(normalized),
+            emphasis=find_emphasis(normalized),
         )
