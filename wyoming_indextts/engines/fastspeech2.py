@@ -133,8 +133,8 @@ def prosody_controls(sentence: Sentence, owners: Sequence[int], speed: float) ->
     return ProsodyControls(duration, f0, energy)
 
 
-# Measured on zh_CN-baker's MB-MelGAN (docs/ARCHITECTURE.md): a mel frame influences
-# output up to 17 frames earlier and 10 later, so vocoding a window with 20 frames of
+# Measured on zh_CN-baker's MB-MelGAN by perturbing single mel frames: a frame changes
+# output at most 18 frames before and after it, so vocoding a window with 20 frames of
 # context on each side and trimming it gives exactly the one-shot samples.
 VOCODER_CONTEXT_FRAMES = 20
 # Its reflection pads need at least this many input frames.
@@ -208,8 +208,10 @@ class FastSpeech2Engine:
     def vocode_windows(self, mel: np.ndarray, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         """Mel → samples in growing windows, so the first audio leaves after a few frames.
 
-        Windows double from FIRST_WINDOW_FRAMES to MAX_WINDOW_FRAMES; each is vocoded with
-        enough context on both sides that the joined audio equals the one-shot output.
+        A small first window gets audio out early; after it the vocoder is far ahead of
+        playback (0.2 s of audio in hand, ~0.3 ms of compute per frame), so the rest goes in
+        windows of MAX_WINDOW_FRAMES, each paying the context overhead only once. Every window
+        is vocoded with enough context that the joined audio equals the one-shot output.
         """
         frames = mel.shape[1]
         start, size = 0, FIRST_WINDOW_FRAMES
@@ -220,7 +222,7 @@ class FastSpeech2Engine:
             left, right = max(0, start - self._context), min(frames, end + self._context)
             audio = self.vocode(mel[:, left:right])
             yield audio[(start - left) * self._hop : (end - left) * self._hop]
-            start, size = end, min(size * 2, MAX_WINDOW_FRAMES)
+            start, size = end, MAX_WINDOW_FRAMES
             if cancel is not None:
                 check_cancel(cancel)
 

@@ -1,32 +1,141 @@
 """Prosodic boundaries (#1–#4) and sentence type.
 
-First version: rules over word boundaries and punctuation. The interface —
-readings in, one boundary level per reading out — is what a trained predictor
-replaces.
+Boundaries come from a small character-level BiLSTM trained on the Biaobei
+(CSMSC) prosody labels (``tools/train_prosody.py``), run with ONNX Runtime.
+Per character of the normalized text it sees the character, the word
+segmentation the G2P used (``Reading.word_start``), dictionary-word lattice
+features and the distance to the nearest punctuation, and tags the boundary
+after that character: 0, #1 prosodic word, #2 prosodic phrase, #3
+intonational phrase. #4 after the last syllable is a rule. When the model file
+is missing the first-version rules (:func:`rule_boundaries`) are used.
+
+Interface: readings in, one boundary level per reading out (the boundary that
+FOLLOWS the reading).
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import threading
 from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
 
 from .g2p_zh import Reading
+from .sentence import is_hanzi
+
+_LOGGER = logging.getLogger(__name__)
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+MODEL_PATH = DATA_DIR / "prosody.onnx"
+VOCAB_PATH = DATA_DIR / "prosody_vocab.json"
+
+# ---------------------------------------------------------------------------
+# Features (shared with tools/train_prosody.py: change both together, then retrain)
+# ---------------------------------------------------------------------------
+
+FEATURE_VERSION = 1
+PAD, UNK = 0, 1
+# ASCII punctuation folded onto the full-width marks the training text uses.
+_FOLD = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；", ".": "。", "(": "（", ")": "）",
+                       '"': "”", "'": "’", "~": "～", "「": "“", "」": "”", "『": "“", "』": "”"})
+PUNCT = set("，。！？、；：…—“”‘’（）《》～,.!?;:()\"'-")
+_STRONG = set("，。！？；：—,.!?;:")  # a pause of (at least) an intonational phrase
+# Segmentation tags per character: 0 pad, 1 B, 2 M, 3 E, 4 S (single-char word), 5 punctuation, 6 other.
+_MAX_DICT = 4
+_DIST_BUCKETS = 12
+
+
+def _phrase_sets() -> tuple[frozenset[str], int]:
+    from pypinyin.constants import PHRASES_DICT
+
+    words = frozenset(w for w in PHRASES_DICT if 2 <= len(w) <= 8)
+    return words, max((len(w) for w in words), default=2)
+
+
+_PHRASES: tuple[frozenset[str], int] | None = None
+
+
+def _phrases() -> tuple[frozenset[str], int]:
+    global _PHRASES
+    if _PHRASES is None:
+        _PHRASES = _phrase_sets()
+    return _PHRASES
+
+
+def char_token(char: str) -> str:
+    """The vocabulary key of one character."""
+    char = char.translate(_FOLD)
+    if char.isspace():
+        return "<SP>"
+    if char.isascii() and char.isalnum():
+        return "<LAT>"
+    return char
+
+
+def features(text: str, readings: Sequence[Reading], vocab: dict[str, int]) -> np.ndarray:
+    """``[len(text), 6]`` int64: char id, segmentation tag, dict word ending here, dict word starting
+    here, distance to previous strong punctuation, distance to the next."""
+    n = len(text)
+    out = np.zeros((n, 6), dtype=np.int64)
+    if n == 0:
+        return out
+    starts = {r.index: r.word_start for r in readings}
+    words, longest = _phrases()
+    # Segmentation tags from the G2P's own word boundaries.
+    for i, char in enumerate(text):
+        out[i, 0] = vocab.get(char_token(char), UNK)
+        if i in starts:
+            begin = starts[i]
+            end = (i + 1 not in starts) or starts[i + 1]
+            out[i, 1] = 4 if begin and end else 1 if begin else 3 if end else 2
+        else:
+            out[i, 1] = 5 if char in PUNCT or char.translate(_FOLD) in PUNCT else 6
+    # Dictionary lattice: the longest dictionary word ending / starting at each character.
+    hanzi = [is_hanzi(c) for c in text]
+    for i in range(n):
+        if not hanzi[i]:
+            continue
+        for length in range(min(longest, n - i), 1, -1):
+            if text[i : i + length] in words:
+                out[i, 3] = max(out[i, 3], min(length, _MAX_DICT))
+                last = i + length - 1
+                out[last, 2] = max(out[last, 2], min(length, _MAX_DICT))
+                for k in range(i + 1, last):  # inside a word: mark as such (length 1 code is unused otherwise)
+                    if out[k, 2] == 0:
+                        out[k, 2] = 1
+                break
+    # Distance (in characters) to the previous / next strong punctuation or the sentence edge.
+    distance = 0
+    for i in range(n):
+        distance = 0 if text[i] in _STRONG else distance + 1
+        out[i, 4] = min(distance, _DIST_BUCKETS - 1)
+    distance = 0
+    for i in range(n - 1, -1, -1):
+        distance = 0 if text[i] in _STRONG else distance + 1
+        out[i, 5] = min(distance, _DIST_BUCKETS - 1)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Rules: the first version, kept as fallback and as the benchmark baseline
+# ---------------------------------------------------------------------------
 
 _CLAUSE = set("，,、；;：:—")
-_QUESTION_PARTICLES = ("吗", "呢", "么", "吧")
-_QUESTION_WORDS = re.compile(r"(什么|怎么|为什么|哪|谁|几|多少|是不是|有没有|能不能|要不要|对不对|好不好)")
 
 
-def predict_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
-    """One level per reading: the boundary that follows it (0 inside a prosodic word)."""
+def rule_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
+    """Word boundaries become #1 (single syllables lean on their neighbour), clause punctuation #3."""
     levels = [0] * len(readings)
     if not readings:
         return levels
     word_length = 0
     for i, reading in enumerate(readings):
         word_length += 1
-        is_last = i == len(readings) - 1
-        if is_last:
+        if i == len(readings) - 1:
             levels[i] = 4
             break
         between = text[reading.index + 1 : readings[i + 1].index]
@@ -34,17 +143,161 @@ def predict_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
             levels[i] = 3
             word_length = 0
         elif readings[i + 1].word_start and word_length >= 2:
-            # Single-syllable words lean on their neighbour, as in natural reading.
             levels[i] = 1
             word_length = 0
     return levels
 
 
+# ---------------------------------------------------------------------------
+# The trained predictor
+# ---------------------------------------------------------------------------
+
+
+class ProsodyPredictor:
+    """Loads ``prosody.onnx`` once; thread-safe (ONNX Runtime sessions are)."""
+
+    def __init__(self, model_path: Path = MODEL_PATH, vocab_path: Path = VOCAB_PATH, threads: int = 1) -> None:
+        from ..onnx import create_session
+
+        meta = json.loads(vocab_path.read_text(encoding="utf-8"))
+        if meta.get("feature_version") != FEATURE_VERSION:
+            raise ValueError(f"{vocab_path}: feature version {meta.get('feature_version')}, expected {FEATURE_VERSION}")
+        self.vocab: dict[str, int] = meta["vocab"]
+        self.thresholds: list[float] = list(meta.get("thresholds", [0.5, 0.5, 0.5]))
+        self._session = create_session(model_path, threads=threads)
+        self._input = self._session.get_inputs()[0].name
+
+    def probabilities(self, text: str, readings: Sequence[Reading]) -> np.ndarray:
+        """``[len(text), 4]`` probabilities of levels 0..3 after each character."""
+        feats = features(text, readings, self.vocab)
+        return self._session.run(None, {self._input: feats[None]})[0][0]
+
+    def __call__(self, text: str, readings: Sequence[Reading]) -> list[int]:
+        if not readings:
+            return []
+        if len(readings) == 1:
+            return [4]
+        probs = self.probabilities(text, readings)
+        levels = [decode(probs[r.index], self.thresholds) for r in readings]
+        return _post_rules(text, readings, levels)
+
+
+def decode(probs: np.ndarray, thresholds: Sequence[float]) -> int:
+    """The highest level k whose probability P(level >= k) reaches ``thresholds[k - 1]``."""
+    level = 0
+    tail = 0.0
+    tails = [0.0] * 4
+    for k in (3, 2, 1):
+        tail += float(probs[k])
+        tails[k] = tail
+    for k in (1, 2, 3):
+        if tails[k] >= thresholds[k - 1]:
+            level = k
+    return level
+
+
+def _post_rules(text: str, readings: Sequence[Reading], levels: list[int]) -> list[int]:
+    last = len(readings) - 1
+    for i in range(last):
+        a, b = readings[i].index, readings[i + 1].index
+        between = text[a + 1 : b]
+        if any(c in _STRONG for c in between):
+            levels[i] = max(levels[i], 3)  # a comma, colon, dash ... is a pause
+        elif _latin(text[a]) and _latin(text[b]) and not between.strip():
+            levels[i] = 0  # letters of one spelled-out word (Wi-Fi's "-" counts as inside)
+        elif _latin(text[a]) != _latin(text[b]):
+            levels[i] = max(levels[i], 1)  # script change: at least a prosodic word
+        elif between.strip(" -"):
+            levels[i] = max(levels[i], 1)
+    levels[last] = 4
+    return levels
+
+
+def _latin(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+_PREDICTOR: ProsodyPredictor | None = None
+_PREDICTOR_FAILED = False
+_LOCK = threading.Lock()
+
+
+def default_predictor() -> ProsodyPredictor | None:
+    """The shared predictor, loaded on first use; ``None`` (rules are used) if the model is missing."""
+    global _PREDICTOR, _PREDICTOR_FAILED
+    if _PREDICTOR is None and not _PREDICTOR_FAILED:
+        with _LOCK:
+            if _PREDICTOR is None and not _PREDICTOR_FAILED:
+                try:
+                    _PREDICTOR = ProsodyPredictor()
+                except (OSError, ValueError, KeyError) as error:
+                    _PREDICTOR_FAILED = True
+                    _LOGGER.warning("Prosody model unavailable (%s); using rule-based boundaries", error)
+    return _PREDICTOR
+
+
+def predict_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
+    """One level per reading: the boundary that follows it (0 inside a prosodic word, 4 at the end)."""
+    predictor = default_predictor()
+    if predictor is None:
+        return rule_boundaries(text, readings)
+    return predictor(text, readings)
+
+
+# ---------------------------------------------------------------------------
+# Sentence type
+# ---------------------------------------------------------------------------
+
+_CLOSERS = " ”’\"')）」』》"
+_TRAILING = "…~～.。 "
+# Yes/no particles at the end (吧 asks for confirmation; 啊/呀 are too ambiguous to count alone).
+_YES_NO_PARTICLES = ("吗", "么", "嘛吗", "没有", "没", "吧")
+_WH_PARTICLES = ("呢",)
+# A-not-A: 去不去, 是不是, 好不好, 有没有, 能不能, 喜不喜欢 (first syllable of a two-char verb).
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1")
+_WH_WORDS = re.compile(
+    r"(什么|啥|怎么|怎样|怎么样|为什么|为何|哪|谁|几点|几个|几号|几岁|几天|几年|几月|多少|多久|多大|多长|多远|多高|"
+    r"如何|何时|何地|何处|难道|岂|是否|可否|能否|有无|要不|还是)"
+)
+# Words that look like questions but are not, when no "？" says otherwise.
+_NOT_QUESTION = re.compile(r"(不管|无论|不论|什么都|谁都|哪儿都|哪里都|怎么都|多少都|为什么不|随便|反正)")
+
+
+def question_kind(text: str) -> str | None:
+    """``"yes_no"``, ``"wh"``, ``"a_not_a"`` or ``"alternative"`` for a question, ``None`` otherwise.
+
+    The ending wins: ``？`` means a question, ``。``/``！`` a statement. Without either, particles
+    (吗, 呢, 吧 ...), A-not-A forms and question words decide, as in a voice assistant's
+    unpunctuated replies.
+    """
+    stripped = text.rstrip(_CLOSERS)
+    ends_question = stripped.endswith(("？", "?"))
+    if stripped.endswith(("！", "!")) or (stripped.endswith(("。", ".")) and not stripped.endswith(("…", "..."))):
+        return None
+    core = stripped.rstrip("？?" + _TRAILING).rstrip(_CLOSERS)
+    # Only the last clause carries the question intonation.
+    last_clause = re.split(r"[，,；;：:。！!]", core)[-1] if core else ""
+    kind: str | None = None
+    if core.endswith(_YES_NO_PARTICLES):
+        kind = "yes_no"
+    elif _A_NOT_A.search(last_clause) and not _NOT_QUESTION.search(last_clause):
+        kind = "a_not_a"
+    elif "还是" in last_clause:
+        kind = "alternative"
+    elif _WH_WORDS.search(last_clause) and not _NOT_QUESTION.search(last_clause):
+        kind = "wh"
+    elif core.endswith(_WH_PARTICLES):
+        kind = "wh"
+    if ends_question:
+        return kind or "yes_no"  # 你去？ — rising intonation alone
+    if kind == "wh" and not core.endswith(_WH_PARTICLES) and not _WH_WORDS.search(last_clause[-6:]):
+        # 我知道为什么他没来 (no mark, wh-word far from the end): an embedded question, a statement.
+        return None
+    if kind == "yes_no" and core.endswith("吧"):
+        return None  # 我们走吧 — a suggestion unless punctuated as a question
+    return kind
+
+
 def is_question(text: str) -> bool:
-    stripped = text.rstrip(" ”’\"')）」』")
-    if stripped.endswith(("？", "?")):
-        return True
-    if stripped.endswith(("。", "！", "!", ".")):
-        return False
-    core = stripped.rstrip("…~～")
-    return core.endswith(_QUESTION_PARTICLES) and bool(core)
+    """Whether the sentence should be spoken as a question (raised final pitch)."""
+    return question_kind(text) is not None
