@@ -1,12 +1,37 @@
-"""Mandarin grapheme-to-phoneme: words, toned pinyin as spoken, letters by Chinese letter names."""
+"""Mandarin grapheme-to-phoneme: words, toned pinyin as spoken, letters by Chinese letter names.
+
+Per sentence:
+
+1. Segment: user-lexicon words first (longest match, never cut apart), jieba (dictionary only,
+   no HMM) for the rest.
+2. Dictionary readings: pypinyin's phrase dictionary for whole words, its character dictionary
+   otherwise.
+3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
+   picks among the character's readings. Where the word is in the phrase dictionary and the
+   model is unsure, the phrase reading stays (multi-character dictionary words are very reliable).
+4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi.
+5. Erhua: 儿 closing a word (一会儿, 哪儿, 玩儿) merges into the syllable before it, Biaobei
+   style: 一会儿 → ``yi2 huir4``.
+
+Erhua and the per-character contract: a merged 儿 has no reading of its own. The merged
+reading sits at 儿's position (``char`` 儿, ``index`` of 儿, pinyin ``huir4``), and the
+character before it gets none, so 一会儿 gives two readings for three characters. This is the
+one case where ``Sentence.pinyin`` has fewer entries than Chinese characters: one entry per
+spoken syllable, exactly as the Biaobei surface labels write it, and the prosodic boundary
+after 儿 lands after 儿 in ``Sentence.prosody``. The engine turns ``huir4`` into ``h ui4 er5``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from pypinyin import Style, lazy_pinyin
+from pypinyin.constants import PHRASES_DICT
+from pypinyin.contrib.tone_convert import to_tone3
 from pypinyin.seg.mmseg import seg as _mmseg
 
+from . import tone_sandhi
+from .polyphone import PolyphoneModel, default_model
 from .sentence import is_hanzi
 
 # How Chinese speakers name Latin letters, in pinyin the default voice can say.
@@ -19,6 +44,15 @@ LETTER_PINYIN: dict[str, tuple[str, ...]] = {
     "W": ("da2", "bu5", "liu5"), "X": ("ai2", "ke4", "si1"), "Y": ("wai4",), "Z": ("zei4",),
 }
 
+# Below this confidence the polyphone model defers to a multi-character dictionary word.
+PHRASE_DEFER_BELOW = 0.999  # tuned on the even lines of CPP dev
+
+# Words ending in 儿 where 儿 is a syllable of its own (a child, a son ...), not erhua.
+NOT_ERHUA = frozenset(
+    "女儿 婴儿 孤儿 幼儿 健儿 宠儿 胎儿 患儿 少儿 男儿 托儿 儿 新生儿 混血儿 弃儿 孩儿 侄儿 "
+    "犬儿 孙儿 幸运儿 低能儿 育婴儿 乳儿 小儿 病儿 产儿 早产儿 畸形儿 弄潮儿 中国儿 宁馨儿".split()
+)
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -30,59 +64,176 @@ class Reading:
     word_start: bool
 
 
-class G2PZh:
-    """Text → readings. ``lexicon`` maps words to space-separated pinyin and wins over everything."""
+@dataclass
+class _Word:
+    start: int
+    text: str
+    pinyin: list[str]
+    locked: bool = False  # from the user lexicon: no model, no sandhi
+    phrase: bool = False  # a multi-character entry of the phrase dictionary
 
-    def __init__(self, lexicon: dict[str, str] | None = None) -> None:
+
+def _tone3(syllable: str) -> str:
+    out = to_tone3(syllable, neutral_tone_with_five=True).replace("ü", "v")
+    return out if out[-1:].isdigit() else out + "5"
+
+
+class G2PZh:
+    """Text → readings. ``lexicon`` maps words to space-separated pinyin and wins over everything.
+
+    Thread-safe: no state changes after construction.
+    """
+
+    def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None) -> None:
         self._lexicon = {w: tuple(p.split()) for w, p in (lexicon or {}).items() if len(p.split()) == len(w)}
+        self._longest = max((len(w) for w in self._lexicon), default=0)
+        self._model = model or default_model()
+        try:
+            import jieba
+        except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die
+            self._cut = lambda text: _mmseg.cut(text)
+        else:
+            jieba.setLogLevel(60)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            self._cut = lambda text: tokenizer.cut(text, HMM=False)
+
+    # -- public -----------------------------------------------------------------------------
 
     def __call__(self, text: str) -> list[Reading]:
+        words = self._words(text)
+        self._disambiguate(text, words)
         readings: list[Reading] = []
-        position = 0
-        for word in self._words(text):
-            start = position
-            position += len(word)
-            if all(is_hanzi(c) for c in word):
-                pinyins = self._lexicon.get(word) or self._pinyin(word)
-                for offset, (char, pinyin) in enumerate(zip(word, pinyins)):
-                    readings.append(Reading(start + offset, char, (pinyin,), offset == 0))
+        run: list[_Word] = []
+        for word in words + [None]:
+            if word is not None and word.pinyin:
+                run.append(word)
                 continue
-            for offset, char in enumerate(word):
+            if run:
+                readings.extend(self._spoken(run))
+                run = []
+            if word is None:
+                continue
+            for offset, char in enumerate(word.text):
                 letter = LETTER_PINYIN.get(char.upper()) if char.isascii() else None
                 if letter:
-                    readings.append(Reading(start + offset, char, letter, True))
-                elif is_hanzi(char):
-                    readings.append(Reading(start + offset, char, (self._pinyin(char)[0],), True))
+                    readings.append(Reading(word.start + offset, char, letter, True))
         return readings
 
-    def _words(self, text: str) -> list[str]:
-        """Lexicon words first (longest match), so a user's entry is never cut apart; mmseg for the rest."""
-        words: list[str] = []
-        pending = ""
-        longest = max((len(w) for w in self._lexicon), default=0)
+    def citation(self, text: str) -> list[str]:
+        """Dictionary reading of every character ('' for non-Chinese), polyphones resolved, no sandhi."""
+        out = [""] * len(text)
+        words = self._words(text)
+        self._disambiguate(text, words)
+        for word in words:
+            for offset, syllable in enumerate(word.pinyin):
+                out[word.start + offset] = syllable
+        return out
+
+    # -- steps -------------------------------------------------------------------------------
+
+    def _words(self, text: str) -> list[_Word]:
+        """Lexicon words, Chinese words with dictionary readings, and non-Chinese stretches (no pinyin)."""
+        words: list[_Word] = []
         i = 0
-        while i < len(text):
-            match = next(
-                (text[i : i + n] for n in range(min(longest, len(text) - i), 0, -1) if text[i : i + n] in self._lexicon),
-                None,
-            )
-            if match is None:
-                pending += text[i]
+        pending_start = 0
+        while i <= len(text):
+            match = None
+            if i < len(text) and self._longest:
+                match = next(
+                    (text[i : i + n] for n in range(min(self._longest, len(text) - i), 0, -1)
+                     if text[i : i + n] in self._lexicon),
+                    None,
+                )
+            if match is None and i < len(text):
                 i += 1
                 continue
-            words.extend(_mmseg.cut(pending) if pending else [])
-            pending = ""
-            words.append(match)
+            if pending_start < i:
+                words.extend(self._segment(text[pending_start:i], pending_start))
+            if match is None:
+                break
+            words.append(_Word(i, match, list(self._lexicon[match]), locked=True))
             i += len(match)
-        words.extend(_mmseg.cut(pending) if pending else [])
+            pending_start = i
+        return words
+
+    def _segment(self, text: str, offset: int) -> list[_Word]:
+        words: list[_Word] = []
+        position = offset
+        for piece in self._cut(text):
+            start = position
+            position += len(piece)
+            if not all(is_hanzi(c) for c in piece):
+                # Mixed or non-Chinese: Chinese characters in it are read one by one.
+                for k, char in enumerate(piece):
+                    if is_hanzi(char):
+                        words.append(_Word(start + k, char, self._dictionary(char)))
+                    else:
+                        words.append(_Word(start + k, char, []))
+                continue
+            phrase = PHRASES_DICT.get(piece) if len(piece) > 1 else None
+            if phrase and len(phrase) == len(piece):
+                words.append(_Word(start, piece, [_tone3(p[0]) for p in phrase], phrase=True))
+            else:
+                words.append(_Word(start, piece, self._dictionary(piece)))
         return words
 
     @staticmethod
-    def _pinyin(word: str) -> list[str]:
-        pinyins = lazy_pinyin(
-            word, style=Style.TONE3, neutral_tone_with_five=True, tone_sandhi=True,
-            errors=lambda chars: ["" for _ in chars],
-        )
+    def _dictionary(word: str) -> list[str]:
+        pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True,
+                              errors=lambda chars: ["" for _ in chars])
         if len(pinyins) != len(word):
             pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
-        return [p if p and p[-1].isdigit() else (p + "5" if p else "de5") for p in pinyins]
+        return [(p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins]
+
+    def _disambiguate(self, text: str, words: list[_Word]) -> None:
+        """Polyphones in place: the model's reading, unless a dictionary word disagrees and it is unsure."""
+        targets = [
+            (word, k)
+            for word in words
+            if not word.locked and word.pinyin
+            for k, char in enumerate(word.text)
+            if self._model.is_polyphone(char)
+        ]
+        if not targets:
+            return
+        scores = self._model.scores(text, [word.start + k for word, k in targets])
+        for (word, k), score in zip(targets, scores):
+            if not score:
+                continue
+            best = max(score, key=score.__getitem__)
+            current = word.pinyin[k]
+            if best == current:
+                continue
+            if word.phrase and (
+                score[best] < PHRASE_DEFER_BELOW
+                # A dictionary word's neutral tone is deliberate (桌子 zhuo1 zi5): keep it.
+                or (current.endswith("5") and current[:-1] == best[:-1])
+            ):
+                continue
+            word.pinyin[k] = best
+
+    def _spoken(self, run: list[_Word]) -> list[Reading]:
+        texts = [w.text for w in run]
+        spoken = tone_sandhi.apply(texts, [w.pinyin for w in run], [w.locked for w in run])
+        readings: list[Reading] = []
+        for w, (word, syllables) in enumerate(zip(run, spoken)):
+            for k, (char, syllable) in enumerate(zip(word.text, syllables)):
+                if char == "儿" and readings and self._is_erhua(run, w, k):
+                    before = readings.pop()
+                    base = before.pinyin[0]
+                    merged = base[:-1] + "r" + base[-1]
+                    readings.append(Reading(word.start + k, char, (merged,), before.word_start))
+                    continue
+                readings.append(Reading(word.start + k, char, (syllable,), k == 0))
+        return readings
+
+    @staticmethod
+    def _is_erhua(run: list[_Word], w: int, k: int) -> bool:
+        word = run[w]
+        if word.locked or not word.pinyin[k].startswith("er"):
+            return False
+        if k > 0:
+            return k == len(word.text) - 1 and word.text not in NOT_ERHUA and not word.text.startswith("儿")
+        # 儿 cut off as a word of its own: erhua after a one-character word (这儿, 玩儿).
+        return w > 0 and len(run[w - 1].text) == 1 and not run[w - 1].locked and run[w - 1].text not in "女婴孤幼"

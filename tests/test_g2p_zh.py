@@ -1,0 +1,76 @@
+"""Chinese G2P: polyphones, tone sandhi, neutral tones, 一/不, erhua, lexicon overrides."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from wyoming_indextts.frontend.g2p_zh import LETTER_PINYIN, G2PZh
+from wyoming_indextts.frontend.sentence import is_hanzi
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parents[2] / "shared/data"
+
+
+@pytest.fixture(scope="module")
+def g2p() -> G2PZh:
+    return G2PZh()
+
+
+def spoken(g2p: G2PZh, text: str) -> list[str]:
+    return [r.pinyin[0] for r in g2p(text) if is_hanzi(r.char)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("你好", ["ni2", "hao3"]),  # 3-3 sandhi
+        ("一个", ["yi2", "ge4"]),  # 一 before a fourth tone
+        ("一天", ["yi4", "tian1"]),  # 一 before a first tone
+        ("第一", ["di4", "yi1"]),  # ordinal keeps tone 1
+        ("不是", ["bu2", "shi4"]),  # 不 before a fourth tone
+        ("不好", ["bu4", "hao3"]),
+        ("桌子", ["zhuo1", "zi5"]),  # neutral suffix
+        ("我们", ["wo3", "men5"]),
+        ("妈妈", ["ma1", "ma5"]),  # reduplication
+        ("银行", ["yin2", "hang2"]),  # polyphone 行
+        ("行走", ["xing2", "zou3"]),
+        ("展览馆", ["zhan2", "lan2", "guan3"]),  # 3-3-3 inside a word
+    ],
+)
+def test_rules(g2p: G2PZh, text: str, expected: list[str]) -> None:
+    assert spoken(g2p, text) == expected
+
+
+def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
+    readings = g2p("等一会儿")
+    assert [r.pinyin[0] for r in readings] == ["deng3", "yi2", "huir4"]
+    # The merged reading sits where 儿 is, so boundaries after the word land after 儿.
+    assert (readings[-1].index, readings[-1].char) == (3, "儿")
+    assert spoken(g2p, "女儿") == ["nv3", "er2"]  # 儿 as a syllable of its own
+
+
+def test_lexicon_override_wins() -> None:
+    g2p = G2PZh({"银行": "yin2 xing2", "你好": "ni3 hao3"})
+    assert spoken(g2p, "去银行") == ["qu4", "yin2", "xing2"]
+    assert spoken(g2p, "你好") == ["ni3", "hao3"]  # no sandhi on a user's entry
+
+
+def test_letters_and_word_starts(g2p: G2PZh) -> None:
+    readings = g2p("打开Wi-Fi")
+    assert [r.char for r in readings] == ["打", "开", "W", "i", "F", "i"]
+    assert readings[2].pinyin == LETTER_PINYIN["W"]
+    assert readings[0].word_start and not readings[1].word_start
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason=f"evaluation data not found at {DATA} (only in the project workspace)")
+def test_dev_accuracy() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from frontend_g2p import evaluate_baker, evaluate_cpp
+
+    cpp = evaluate_cpp(DATA / "cpp/dev.sent", DATA / "cpp/dev.lb")
+    assert cpp["accuracy"] >= 0.975
+    baker = evaluate_baker(DATA / "baker/prosody_labels_000001-009000.txt", (8001, 9000))
+    assert baker["ser"] <= 0.055

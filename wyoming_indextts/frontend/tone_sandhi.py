@@ -1,0 +1,168 @@
+"""Tones as spoken: neutral tones, 一 and 不, third-tone sandhi, over segmented words.
+
+Input: words (a segmentation of one run of Chinese characters) and each word's dictionary
+("citation") pinyin, tone digit last, 5 = neutral. Output: the same shape, tones as a Beijing
+Mandarin speaker reads them, in the conventions of the Biaobei (CSMSC) surface labels.
+
+Order matters: neutral tones first (a neutral syllable takes no part in 3-3 sandhi), then 一/不
+(they look at the next syllable's *citation* tone), then third-tone sandhi.
+
+Erhua is not here: it changes the number of syllables, so ``g2p_zh`` merges 儿 itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib import resources
+
+# Words whose syllables a speaker reads with the neutral tone (or, rarely, the reverse),
+# learned from the Biaobei labels 000001–008000: ``word<TAB>tones`` where tones has one
+# character per syllable: a digit to force that tone, ``.`` to leave it.
+_NEUTRAL_FILE = "neutral_tone_words.txt"
+
+_NUMERALS = set("零〇一二三四五六七八九十百千万亿两幺")
+# 一 keeps its first tone inside numbers and ordinals, and after these.
+_YI_FIRST_AFTER = set("第初十")
+# Single-syllable grammatical words read without tone.
+_PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "啊": "a5",
+              "么": "me5", "嘛": "ma5", "呀": "ya5", "啦": "la5", "哇": "wa5", "喽": "lou5"}
+_SUFFIX_NEUTRAL = {"们": "men5", "么": "me5"}
+
+
+@lru_cache(maxsize=1)
+def neutral_words() -> dict[str, str]:
+    try:
+        text = (resources.files("wyoming_indextts") / "data" / _NEUTRAL_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    table: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        word, _, tones = line.partition("\t")
+        if len(tones) == len(word):
+            table[word] = tones
+    return table
+
+
+def tone(syllable: str) -> str:
+    return syllable[-1] if syllable[-1:].isdigit() else "5"
+
+
+def _with_tone(syllable: str, digit: str) -> str:
+    return (syllable[:-1] if syllable[-1:].isdigit() else syllable) + digit
+
+
+def neutralize(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:
+    """Neutral tones, in place: learned word list, particles, suffixes, reduplicated syllables."""
+    table = neutral_words()
+    for w, (word, syllables) in enumerate(zip(words, pinyins)):
+        if locked and locked[w]:
+            continue
+        pattern = table.get(word)
+        if pattern:
+            for k, digit in enumerate(pattern):
+                if digit != ".":
+                    syllables[k] = _with_tone(syllables[k], digit)
+            continue
+        if len(word) == 1 and word in _PARTICLES and syllables[0].startswith(_PARTICLES[word][:-1]):
+            syllables[0] = _PARTICLES[word]
+        elif len(word) >= 2:
+            last = word[-1]
+            if last in _SUFFIX_NEUTRAL:
+                syllables[-1] = _SUFFIX_NEUTRAL[last]
+            elif len(word) == 2 and word[0] == word[1] and tone(syllables[0]) != "5":
+                # 妈妈, 看看, 谢谢: the repeated syllable is light.
+                syllables[1] = _with_tone(syllables[1], "5")
+
+
+def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:
+    """一 and 不 before other syllables, in place (tones they take from the next *citation* tone)."""
+    flat = [(w, k) for w, word in enumerate(words) for k in range(len(word))]
+    chars = "".join(words)
+    for i, (w, k) in enumerate(flat):
+        char = chars[i]
+        if char not in "一不" or (locked and locked[w]):
+            continue
+        syllable = pinyins[w][k]
+        nxt = tone(pinyins[flat[i + 1][0]][flat[i + 1][1]]) if i + 1 < len(flat) else None
+        if char == "不":
+            if not syllable.startswith("bu"):
+                continue
+            if nxt == "4":
+                pinyins[w][k] = "bu2"
+            continue
+        if not syllable.startswith("yi"):
+            continue
+        prev_char = chars[i - 1] if i else ""
+        next_char = chars[i + 1] if i + 1 < len(chars) else ""
+        word = words[w]
+        if (
+            nxt is None
+            or prev_char in _YI_FIRST_AFTER
+            or prev_char in _NUMERALS
+            or next_char in _NUMERALS
+            or (k == len(word) - 1 and len(word) > 1)  # 统一, 唯一, 万一
+        ):
+            pinyins[w][k] = "yi1"
+        elif prev_char and prev_char == next_char:
+            pinyins[w][k] = "yi5"  # 看一看
+        elif nxt in "45":
+            pinyins[w][k] = "yi2"
+        else:
+            pinyins[w][k] = "yi4"
+
+
+def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:
+    """3-3 → 2-3, in place.
+
+    Inside a word every third tone before another third tone rises, except that a run of four
+    splits 2+2 (展览馆 zhan2 lan2 guan3, 永远美好 ...). Across words it applies where a
+    one-syllable word leans on its neighbour (我想, 很好) and between two words of a
+    phrase (买 | 手表); a punctuation break resets (``words`` is one unpunctuated run).
+    """
+    tones = [[tone(s) for s in syllables] for syllables in pinyins]
+    # Inside words, right to left so each decision looks at the *underlying* next tone.
+    for w, syllables in enumerate(pinyins):
+        if locked and locked[w]:
+            continue
+        t = tones[w]
+        n = len(t)
+        k = 0
+        while k < n:
+            if t[k] != "3":
+                k += 1
+                continue
+            end = k
+            while end + 1 < n and t[end + 1] == "3":
+                end += 1
+            run = end - k + 1
+            if run == 4:
+                rising = [k, k + 2]
+            else:
+                rising = list(range(k, end))
+            for r in rising:
+                syllables[r] = _with_tone(syllables[r], "2")
+            k = end + 1
+    # Across words: the last syllable of a word before a word starting with a third tone.
+    for w in range(len(words) - 1):
+        if locked and locked[w]:
+            continue
+        if tones[w][-1] == "3" and tones[w + 1][0] == "3" and tone(pinyins[w][-1]) == "3":
+            if _joins(words, w):
+                pinyins[w][-1] = _with_tone(pinyins[w][-1], "2")
+
+
+def _joins(words: Sequence[str], w: int) -> bool:
+    """Whether 3-3 sandhi crosses the boundary after ``words[w]``."""
+    return len(words[w]) <= 2 or len(words[w + 1]) == 1
+
+
+def apply(words: Sequence[str], pinyins: Sequence[Sequence[str]], locked: Sequence[bool] = ()) -> list[list[str]]:
+    """Spoken tones for one unpunctuated run of words. ``locked`` words (user lexicon) are left as given."""
+    out = [list(p) for p in pinyins]
+    neutralize(words, out, locked)
+    yi_bu(words, out, locked)
+    third_tone(words, out, locked)
+    return out
