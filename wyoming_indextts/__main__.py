@@ -17,7 +17,7 @@ from .frontend import Frontend
 from .frontend.lexicon import load_lexicon
 from .server.wyoming import WyomingSettings, handler_factory
 from .synthesis import SynthesisSettings, Synthesizer
-from .voices import VoiceCatalog, discover_manifests
+from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_indextts")
 
@@ -46,6 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
     parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text accepted in one request")
     parser.add_argument("--speed", type=float, default=1.0, help="speaking rate, >1 is faster")
+    parser.add_argument(
+        "--fallback-voice", action="append", default=[], metavar="VOICE",
+        help="voice to try when the requested one fails (repeatable, in order; espeak-ng is always last). "
+        "Default: the default voice of the sentence's language, then espeak-ng",
+    )
+    parser.add_argument(
+        "--synthesis-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="a voice that delivers no audio for this long on a sentence is treated as failed (0: no limit)",
+    )
+    parser.add_argument("--sentence-silence", type=float, default=0.0, metavar="SECONDS", help="silence after each sentence")
     parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides, one 'word pin1 yin1' per line")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=__version__)
@@ -58,13 +68,21 @@ async def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
 
     frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)
-    voices = discover_manifests([*args.data_dir, *default_model_dirs()])
-    catalog = await asyncio.to_thread(VoiceCatalog.load, voices, args.threads, args.voice)
+    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], args.threads, args.voice)
     if not catalog.engines:
         raise SystemExit("No voice could be loaded; see the errors above")
 
     synthesizer = Synthesizer(
-        catalog, frontend, SynthesisSettings(max_text_chars=args.max_text_chars, max_workers=args.max_workers, speed=args.speed)
+        catalog,
+        frontend,
+        SynthesisSettings(
+            max_text_chars=args.max_text_chars,
+            max_workers=args.max_workers,
+            speed=args.speed,
+            synthesis_timeout=args.synthesis_timeout or None,
+            sentence_silence=max(0.0, args.sentence_silence),
+            fallback_voices=tuple(args.fallback_voice),
+        ),
     )
     server = AsyncServer.from_uri(args.uri)
     if args.zeroconf:

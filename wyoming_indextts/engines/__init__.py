@@ -13,10 +13,24 @@ def _load_fastspeech2(info: VoiceInfo, threads: int) -> Engine:
     return FastSpeech2Engine(info, threads)
 
 
+def _load_piper(info: VoiceInfo, threads: int) -> Engine:
+    from .piper import PiperEngine
+
+    return PiperEngine(info, threads)
+
+
+def _load_espeak(info: VoiceInfo, threads: int) -> Engine:
+    from .espeak import EspeakEngine
+
+    return EspeakEngine(info)
+
+
 # Imports stay inside the loaders so a family whose runtime is missing only
 # fails the voices that need it.
 ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
     "fastspeech2": _load_fastspeech2,
+    "piper": _load_piper,
+    "espeak": _load_espeak,
 }
 
 

@@ -6,8 +6,13 @@ from .emphasis import find_emphasis
 from .g2p_zh import G2PZh
 from .normalize import normalize_zh
 from .prosody import is_question, predict_boundaries
-from .segment import split_sentences
+from .g2p_zh import LETTER_PINYIN, Reading
+from .segment import ScriptRun, has_hanzi, split_scripts, split_sentences
 from .sentence import Sentence, Span, Syllable, is_hanzi
+
+# Sentences are first cut from the raw text without a length limit, so each can be
+# normalized in its own language before the long ones are cut at clause marks.
+_UNLIMITED = 1 << 30
 
 
 class Frontend:
@@ -21,26 +26,76 @@ class Frontend:
         self._max_sentence_chars = max_sentence_chars
 
     def sentences(self, text: str) -> list[Sentence]:
-        # Normalize before splitting, so "2.5" or "15:30" are never cut at their punctuation.
-        normalized = normalize_zh(text)
-        return [self.analyze(part) for part in split_sentences(normalized, self._max_sentence_chars)]
+        out: list[Sentence] = []
+        # The sentence splitter never cuts "2.5" or "15:30"; Chinese sentences are normalized
+        # (numbers → Chinese words) before their long ones are cut at clause marks, English
+        # sentences are left for the English voice, which reads numbers in English.
+        for raw in split_sentences(text, _UNLIMITED):
+            prepared = normalize_zh(raw) if has_hanzi(raw) else raw
+            out.extend(self.analyze(part) for part in split_sentences(prepared, self._max_sentence_chars))
+        return out
 
     def analyze(self, text: str) -> Sentence:
-        """One sentence: normalized text, readings, boundaries, sentence type."""
+        """One sentence: normalized text, readings, boundaries, sentence type.
+
+        A sentence without Chinese characters is one English span, not normalized (the
+        English voice reads "25" as "twenty-five"). A Chinese sentence is cut by
+        :func:`split_scripts`: Chinese stretches and acronyms become "zh" spans with
+        syllables; English words become "en" spans with no syllables.
+        """
+        if not has_hanzi(text):
+            return Sentence(text=text, normalized=text, spans=(Span("en", text),), is_question=text.rstrip().endswith("?"))
         normalized = normalize_zh(text)
-        if not any(is_hanzi(c) for c in normalized):
-            return Sentence(text=text, normalized=normalized, spans=(Span("en", normalized),))
         readings = self._g2p(normalized)
         levels = predict_boundaries(normalized, readings)
-        syllables: list[Syllable] = []
-        for reading, level in zip(readings, levels):
-            for k, pinyin in enumerate(reading.pinyin):
-                last = k == len(reading.pinyin) - 1
-                syllables.append(Syllable(reading.char, pinyin, reading.index, level if last else 0))
+        spans = _spans(normalized, readings, levels)
         return Sentence(
             text=text,
             normalized=normalized,
-            spans=(Span("zh", normalized, tuple(syllables)),),
+            spans=spans,
             is_question=is_question(normalized),
             emphasis=find_emphasis(normalized),
         )
+
+
+def _spans(normalized: str, readings: list[Reading], levels: list[int]) -> tuple[Span, ...]:
+    """Readings → syllables, grouped into language spans by :func:`split_scripts`.
+
+    Readings come from the whole sentence (so segmentation and prosody see the full
+    context) and are then assigned to spans by position. Acronyms are read from
+    LETTER_PINYIN here rather than trusting the G2P's treatment of Latin letters, so the
+    letter rule lives in one place; adjacent Chinese stretches and acronyms share one span.
+    """
+    level_at = {reading.index: level for reading, level in zip(readings, levels)}
+    spans: list[Span] = []
+    pending: list[tuple[ScriptRun, list[Syllable]]] = []
+
+    def flush() -> None:
+        syllables = tuple(s for _, group in pending for s in group)
+        if syllables:
+            start, end = pending[0][0].start, pending[-1][0].end
+            spans.append(Span("zh", normalized[start:end], syllables))
+        pending.clear()
+
+    for run in split_scripts(normalized):
+        if run.kind == "en":
+            flush()
+            spans.append(Span("en", run.text))
+            continue
+        syllables: list[Syllable] = []
+        if run.kind == "letters":
+            for offset, letter in enumerate(run.text):
+                names = LETTER_PINYIN.get(letter.upper(), ())
+                for k, pinyin in enumerate(names):
+                    word_end = offset == len(run.text) - 1 and k == len(names) - 1
+                    boundary = max(1, level_at.get(run.start + offset, 0)) if word_end else 0
+                    syllables.append(Syllable(letter, pinyin, run.start + offset, boundary))
+        else:
+            for reading, level in zip(readings, levels):
+                if run.start <= reading.index < run.end and not reading.char.isascii():
+                    for k, pinyin in enumerate(reading.pinyin):
+                        last = k == len(reading.pinyin) - 1
+                        syllables.append(Syllable(reading.char, pinyin, reading.index, level if last else 0))
+        pending.append((run, syllables))
+    flush()
+    return tuple(spans)

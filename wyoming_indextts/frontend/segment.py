@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal
 
 from .sentence import is_hanzi
 
@@ -11,7 +13,8 @@ from .sentence import is_hanzi
 _SENTENCE_END = re.compile(
     r"""(?:[。！？!?；;…]+|\.(?!\d)(?=\s|$|[^\x00-\x7f])|\n+)[”’"'）)\]」』]*"""
 )
-_CLAUSE_END = re.compile(r"[，,、：:]")
+# ASCII comma and colon only when not between digits ("1,000", "15:30" are not clause ends).
+_CLAUSE_END = re.compile(r"[，、：]|[,:](?!\d)")
 
 
 def split_sentences(text: str, max_chars: int = 80) -> list[str]:
@@ -72,3 +75,55 @@ def complete_prefix(text: str) -> tuple[str, str]:
     if last is None:
         return "", text
     return text[: last.end()], text[last.end() :]
+
+
+# --- Mixed Chinese/English -------------------------------------------------------------
+#
+# Inside a sentence that has Chinese characters, every run of Latin words is either
+#  * "letters": read by the Chinese voice with Chinese letter names (g2p_zh.LETTER_PINYIN),
+#    which is how Mandarin speakers say acronyms: PM2.5 → "pi ai mu 二点五", USB, TV, a lone
+#    letter such as A区; or
+#  * "en": a word or phrase spoken by the English voice and spliced in (Home Assistant,
+#    Wi-Fi, iPhone).
+# Only a run that is one token of 1-4 capital letters (or a single letter) counts as
+# letters; anything longer or in lower case is a word and goes to the English voice, so no
+# English word is ever dropped or spelled out letter by letter.
+
+RunKind = Literal["zh", "en", "letters"]
+
+_WORD = r"[A-Za-z]+(?:['’][A-Za-z]+)*(?:[-.&+][A-Za-z]+(?:['’][A-Za-z]+)*)*"
+_LATIN_RUN = re.compile(rf"{_WORD}(?:[ \t]+{_WORD})*")
+_ACRONYM = re.compile(r"[A-Z]{1,4}|[A-Za-z]")
+ACRONYM_MAX_LETTERS = 4
+
+
+@dataclass(frozen=True)
+class ScriptRun:
+    """A stretch ``text[start:end]`` of one kind inside a sentence's normalized text."""
+
+    kind: RunKind
+    start: int
+    end: int
+    text: str
+
+
+def classify_latin(token: str) -> RunKind:
+    return "letters" if _ACRONYM.fullmatch(token) else "en"
+
+
+def split_scripts(text: str) -> list[ScriptRun]:
+    """Cut a (normalized, Chinese) sentence into Chinese stretches and Latin runs, in order.
+
+    Chinese stretches keep their punctuation and spaces; every Latin letter of ``text``
+    lands in exactly one "en" or "letters" run.
+    """
+    runs: list[ScriptRun] = []
+    position = 0
+    for match in _LATIN_RUN.finditer(text):
+        if match.start() > position:
+            runs.append(ScriptRun("zh", position, match.start(), text[position : match.start()]))
+        runs.append(ScriptRun(classify_latin(match.group()), match.start(), match.end(), match.group()))
+        position = match.end()
+    if position < len(text):
+        runs.append(ScriptRun("zh", position, len(text), text[position:]))
+    return runs

@@ -1,0 +1,112 @@
+"""Piper (VITS) voices through the ``piper-tts`` runtime Home Assistant's Piper uses.
+
+A Piper voice is ``NAME.onnx`` plus ``NAME.onnx.json``. Piper phonemizes with its bundled
+espeak-ng and yields one audio chunk per sentence it finds. We build the ``PiperVoice``
+ourselves around a session from :func:`wyoming_indextts.onnx.create_session`, because
+``PiperVoice.load`` opens its session with default options (no graph-optimisation level,
+no thread limit), which the project's CPU rules forbid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..frontend import Sentence
+from ..onnx import create_session
+from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
+
+_LOGGER = logging.getLogger(__name__)
+
+CONFIG_SUFFIX = ".onnx.json"
+
+
+def piper_voice_info(model: Path, config: Path | None = None, **overrides: str) -> VoiceInfo:
+    """Read a Piper ``.onnx.json`` into our voice description (the model itself is not opened)."""
+    config = config or model.with_name(model.name + ".json")
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+        language = data.get("language") or {}
+        code = str(language.get("code") or "")
+        if not code:  # older voices only name their espeak voice, e.g. "en-us"
+            espeak = str((data.get("espeak") or {}).get("voice", ""))
+            code = espeak.replace("-", "_")
+        family = str(language.get("family") or code.split("_")[0])
+        languages = tuple(dict.fromkeys(x for x in (code, family) if x))
+        speaker_map: dict[str, int] = {str(k): int(v) for k, v in (data.get("speaker_id_map") or {}).items()}
+        num_speakers = int(data.get("num_speakers", 1))
+        if num_speakers > 1 and not speaker_map:
+            speaker_map = {str(i): i for i in range(num_speakers)}
+        speakers = tuple(Speaker(name, sid) for name, sid in sorted(speaker_map.items(), key=lambda kv: kv[1]))
+        quality = str((data.get("audio") or {}).get("quality", ""))
+        dataset = str(data.get("dataset", ""))
+        return VoiceInfo(
+            name=overrides.get("name") or model.name.removesuffix(".onnx"),
+            engine="piper",
+            languages=languages,
+            sample_rate=int(data["audio"]["sample_rate"]),
+            path=model,
+            description=overrides.get("description")
+            or f"Piper VITS voice{' ' + dataset if dataset else ''}{' (' + quality + ')' if quality else ''}",
+            version=str(data.get("piper_version", "")),
+            license=overrides.get("license", ""),
+            attribution_name=overrides.get("attribution_name", "Piper"),
+            attribution_url=overrides.get("attribution_url", "https://github.com/OHF-Voice/piper1-gpl"),
+            speakers=speakers,
+            files={"model": model.name, "config": str(config)},
+        )
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EngineError(f"{config}: not a usable Piper voice config: {err}") from err
+
+
+class PiperEngine:
+    """Thread-safe: the ORT session allows concurrent runs, and piper guards its espeak phonemizer."""
+
+    def __init__(self, info: VoiceInfo, threads: int = 1) -> None:
+        try:
+            from piper import PiperVoice
+            from piper.config import PiperConfig
+        except ImportError as err:
+            raise EngineError("Piper voices need the piper-tts package") from err
+        self.info = info
+        config_path = Path(info.files.get("config") or str(info.path) + ".json")
+        try:
+            config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise EngineError(f"{config_path}: {err}") from err
+        session = create_session(info.path, threads)
+        self._voice = PiperVoice(session=session, config=config)
+        self._multi_speaker = config.num_speakers > 1
+        self._length_scale = float(config.length_scale)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.info.sample_rate
+
+    def _config(self, config: SynthesisConfig):  # -> piper.config.SynthesisConfig
+        from piper.config import SynthesisConfig as PiperSynthesisConfig
+
+        speed = max(0.25, min(4.0, config.speed))
+        return PiperSynthesisConfig(
+            speaker_id=self.info.speaker_id(config.speaker) if self._multi_speaker else None,
+            # Piper scales phoneme durations: a smaller length_scale is faster speech.
+            length_scale=self._length_scale / speed,
+        )
+
+    def synthesize(self, sentence: Sentence, config: SynthesisConfig, cancel: threading.Event) -> Iterator[np.ndarray]:
+        text = " ".join(span.text.strip() for span in sentence.spans if span.text.strip())
+        if not text:
+            return
+        check_cancel(cancel)
+        for chunk in self._voice.synthesize(text, self._config(config)):
+            yield chunk.audio_float_array
+            check_cancel(cancel)
+
+    def warm_up(self) -> None:
+        for _ in self._voice.synthesize("Hi.", self._config(SynthesisConfig())):
+            pass
