@@ -251,7 +251,10 @@ def predict_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
 _CLOSERS = " ”’\"')）」』》"
 _TRAILING = "…~～.。 "
 # Yes/no particles at the end (吧 asks for confirmation; 啊/呀 are too ambiguous to count alone).
-_YES_NO_PARTICLES = ("吗", "么", "嘛吗", "没有", "没", "吧")
+_YES_NO_PARTICLES = ("吗", "么", "吧")
+_NOT_PARTICLE_ME = ("这么", "那么", "多么", "怎么", "什么", "要么", "那么着")
+# V了没(有): 你吃饭了没有 (but not 我还没有).
+_PERFECT_NOT = re.compile(r"了[^了，,]*没有?$")
 _WH_PARTICLES = ("呢",)
 # A-not-A: 去不去, 是不是, 好不好, 有没有, 能不能, 喜不喜欢 (first syllable of a two-char verb).
 _A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1")
@@ -278,7 +281,9 @@ def question_kind(text: str) -> str | None:
     # Only the last clause carries the question intonation.
     last_clause = re.split(r"[，,；;：:。！!]", core)[-1] if core else ""
     kind: str | None = None
-    if core.endswith(_YES_NO_PARTICLES):
+    if core.endswith(_YES_NO_PARTICLES) and not core.endswith(_NOT_PARTICLE_ME):
+        kind = "yes_no"
+    elif _PERFECT_NOT.search(core):
         kind = "yes_no"
     elif _A_NOT_A.search(last_clause) and not _NOT_QUESTION.search(last_clause):
         kind = "a_not_a"
