@@ -57,9 +57,10 @@ async def test_sentence_silence_is_added_after_each_sentence(catalog: VoiceCatal
     plain = Synthesizer(catalog, Frontend(), SynthesisSettings(max_workers=1))
     spaced = Synthesizer(catalog, Frontend(), SynthesisSettings(max_workers=1, sentence_silence=0.4))
     try:
-        a = await _duration(plain, text, JOE)
-        b = await _duration(spaced, text, JOE)
+        # espeak-ng is deterministic; VITS durations vary a little from run to run.
+        a = await _duration(plain, text, "espeak-ng")
+        b = await _duration(spaced, text, "espeak-ng")
     finally:
         plain.close()
         spaced.close()
-    assert b == pytest.approx(a + 0.8, abs=0.05)
+    assert b == pytest.approx(a + 0.8, abs=0.01)

@@ -14,12 +14,16 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..frontend import Sentence
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
+
+if TYPE_CHECKING:
+    from piper.config import SynthesisConfig as PiperSynthesisConfig
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,7 +92,7 @@ class PiperEngine:
     def sample_rate(self) -> int:
         return self.info.sample_rate
 
-    def _config(self, config: SynthesisConfig):  # -> piper.config.SynthesisConfig
+    def _config(self, config: SynthesisConfig) -> "PiperSynthesisConfig":
         from piper.config import SynthesisConfig as PiperSynthesisConfig
 
         speed = max(0.25, min(4.0, config.speed))
@@ -96,6 +100,10 @@ class PiperEngine:
             speaker_id=self.info.speaker_id(config.speaker) if self._multi_speaker else None,
             # Piper scales phoneme durations: a smaller length_scale is faster speech.
             length_scale=self._length_scale / speed,
+            # Piper's default scales every sentence to full scale: the level would jump from
+            # sentence to sentence and spliced English would be ~4 dB louder than the Chinese
+            # voice. The model's own level is close to the other voices'.
+            normalize_audio=False,
         )
 
     def synthesize(self, sentence: Sentence, config: SynthesisConfig, cancel: threading.Event) -> Iterator[np.ndarray]:
