@@ -16,7 +16,7 @@ from . import __version__
 from .frontend import Frontend
 from .frontend.lexicon import load_lexicon
 from .server.wyoming import WyomingSettings, handler_factory
-from .synthesis import SynthesisSettings, Synthesizer
+from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
 from .voices import VoiceCatalog
 
 _LOGGER = logging.getLogger("wyoming_indextts")
@@ -42,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
     parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
     parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
-    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads per model session")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per model session (default: CPU cores / workers)")
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
+    parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait for a worker; more get a 'busy' error")
+    parser.add_argument("--cache-mb", type=float, default=32.0, help="phrase cache size in MiB (0 turns it off)")
+    parser.add_argument("--cache-dir", type=Path, help="keep the phrase cache in this folder across restarts")
+    parser.add_argument("--preload-phrases", type=Path, metavar="FILE", help="synthesize these lines (one phrase each) into the cache at start-up")
     parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text accepted in one request")
     parser.add_argument("--speed", type=float, default=1.0, help="speaking rate, >1 is faster")
     parser.add_argument(
@@ -68,7 +72,9 @@ async def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
 
     frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)
-    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], args.threads, args.voice)
+    # Split the cores between the workers so concurrent sentences do not oversubscribe them.
+    threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.max_workers))
+    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], threads, args.voice)
     if not catalog.engines:
         raise SystemExit("No voice could be loaded; see the errors above")
 
@@ -82,6 +88,9 @@ async def main(argv: list[str] | None = None) -> None:
             synthesis_timeout=args.synthesis_timeout or None,
             sentence_silence=max(0.0, args.sentence_silence),
             fallback_voices=tuple(args.fallback_voice),
+            max_queue=max(0, args.max_queue),
+            cache_mb=max(0.0, args.cache_mb),
+            cache_dir=args.cache_dir,
         ),
     )
     server = AsyncServer.from_uri(args.uri)
@@ -91,10 +100,30 @@ async def main(argv: list[str] | None = None) -> None:
     _LOGGER.info(
         "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
     )
+    preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
     try:
         await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk)))
     finally:
+        if preload is not None:
+            preload.cancel()
         synthesizer.close()
+
+
+async def _preload(synthesizer: Synthesizer, path: Path) -> None:
+    """Fill the phrase cache after start-up, so describe is not delayed by it."""
+    try:
+        phrases = path.read_text(encoding="utf-8").splitlines()
+    except OSError as err:
+        _LOGGER.error("Cannot read --preload-phrases %s: %s", path, err)
+        return
+    started = time.monotonic()
+    voice = synthesizer.resolve_voice(VoiceRequest())
+    try:
+        added = await synthesizer.preload(phrases, voice)
+    except SynthesisError as err:
+        _LOGGER.error("Preloading phrases stopped: %s", err)
+        return
+    _LOGGER.info("Preloaded %d phrases into the cache in %.1f s", added, time.monotonic() - started)
 
 
 async def _announce(uri: str, name: str) -> None:

@@ -30,16 +30,19 @@ its next check and its output is discarded.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .audio import AudioChunk, resample, silence
+from .cache import CacheStats, PhraseCache, cache_key
 from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
 from .frontend import Frontend, Sentence, Span
 from .voices import VoiceCatalog, VoiceNotFoundError, speaks
@@ -65,6 +68,12 @@ class TextTooLongError(SynthesisError):
 
 class UnknownVoiceError(SynthesisError):
     code = "unknown-voice"
+
+
+class BusyError(SynthesisError):
+    """Every worker is busy and the queue is full: answer at once rather than hang."""
+
+    code = "busy"
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,12 @@ class SynthesisSettings:
     """Seconds of overlap where pieces of one sentence are joined."""
     join_pause: float = 0.05
     """Silence kept on each side of a join inside a sentence, after trimming."""
+    max_queue: int = 16
+    """Requests that may wait for a worker; more are refused as busy."""
+    cache_mb: float = 32.0
+    """Phrase cache size in MiB (0: off)."""
+    cache_dir: Path | None = None
+    """Folder that keeps the phrase cache across restarts."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,10 @@ class Synthesizer:
         # Plain data behind a lock: updated on the event loop, read by /health from anywhere.
         self._failures: dict[str, VoiceFailures] = {}
         self._failures_lock = threading.Lock()
+        self.cache = PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir)
+        # Every loaded voice and its version: the disk cache must not outlive a voice change.
+        self._voices_signature = sorted((e.info.name, e.info.version, e.info.engine) for e in catalog.engines)
+        self._active = 0
         known = {e.info.name for e in catalog.engines}
         for name in settings.fallback_voices:
             if name not in known:
@@ -180,6 +199,50 @@ class Synthesizer:
 
     def split(self, text: str) -> list[Sentence]:
         return self.frontend.sentences(text)
+
+    # -- admission -----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place for one request; refuse at once when workers and queue are full.
+
+        Runs on the event loop only, so the counter needs no lock.
+        """
+        limit = max(1, self.settings.max_workers) + max(0, self.settings.max_queue)
+        if self._active >= limit:
+            raise BusyError(
+                f"The server is busy ({self._active} requests in progress, limit {limit}); try again shortly"
+            )
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+
+    @property
+    def active_requests(self) -> int:
+        return self._active
+
+    @property
+    def queue_length(self) -> int:
+        """Requests admitted but waiting for a worker."""
+        return max(0, self._active - max(1, self.settings.max_workers))
+
+    def cache_stats(self) -> CacheStats:
+        return self.cache.stats()
+
+    async def preload(self, phrases: Iterable[str], voice: ResolvedVoice) -> int:
+        """Synthesize frequent announcements into the cache; returns how many were new."""
+        added = 0
+        for phrase in phrases:
+            phrase = phrase.strip()
+            if not phrase or phrase.startswith("#"):
+                continue
+            before = self.cache.stats().entries
+            async for _ in self.stream(phrase, voice):
+                pass
+            added += self.cache.stats().entries > before
+        return added
 
     # -- failure counters ----------------------------------------------------------
 
@@ -263,22 +326,34 @@ class Synthesizer:
     ) -> AsyncIterator[AudioChunk]:
         """One sentence at ``rate`` (default: the voice's), pieces spliced, then the sentence silence."""
         rate = rate or voice.sample_rate
+        key = self._cache_key(sentence, voice, config, rate)
+        cached = self.cache.get(key)
+        if cached is not None:
+            yield AudioChunk(cached, rate)
+            return
         started = time.monotonic()
-        samples = 0
+        produced: list[np.ndarray] = []
+        outcome = _Outcome()
         pieces = self.plan(sentence, voice)
         splicer = _Splicer(rate, self.settings.crossfade, self.settings.join_pause)
         for k, piece in enumerate(pieces):
             piece_config = config if piece.engine is voice.engine else replace(config, speaker=None)
             first, last = k == 0, k == len(pieces) - 1
-            async for audio in splicer.piece(self._piece_audio(piece, piece_config, rate), first, last):
-                samples += len(audio)
+            async for audio in splicer.piece(self._piece_audio(piece, piece_config, rate, outcome), first, last):
+                produced.append(audio)
                 yield AudioChunk(audio, rate)
         tail = splicer.finish()
         if len(tail):
-            samples += len(tail)
+            produced.append(tail)
             yield AudioChunk(tail, rate)
+        samples = sum(len(a) for a in produced)
         if samples and self.settings.sentence_silence > 0:
-            yield AudioChunk(silence(self.settings.sentence_silence, rate), rate)
+            pause = silence(self.settings.sentence_silence, rate)
+            produced.append(pause)
+            yield AudioChunk(pause, rate)
+        if samples and not outcome.failed:
+            # Only audio from the voices that were meant to speak is worth repeating.
+            self.cache.put(key, np.concatenate(produced))
         elapsed = time.monotonic() - started
         if samples:
             _LOGGER.debug(
@@ -286,7 +361,17 @@ class Synthesizer:
                 voice.engine.info.name, len(sentence.text), samples / rate, elapsed, elapsed / (samples / rate),
             )
 
-    async def _piece_audio(self, piece: Piece, config: SynthesisConfig, rate: int) -> AsyncIterator[np.ndarray]:
+    def _cache_key(self, sentence: Sentence, voice: ResolvedVoice, config: SynthesisConfig, rate: int) -> str:
+        """Everything that changes the sound: voices and versions, speaker, speed, rate, the full reading."""
+        return cache_key(
+            voice.engine.info.name, self._voices_signature, config.speaker, round(config.speed, 4), rate,
+            self.settings.sentence_silence, sentence.normalized, sentence.is_question, list(sentence.emphasis),
+            [(span.language, span.text, [(s.pinyin, s.boundary) for s in span.syllables]) for span in sentence.spans],
+        )
+
+    async def _piece_audio(
+        self, piece: Piece, config: SynthesisConfig, rate: int, outcome: "_Outcome"
+    ) -> AsyncIterator[np.ndarray]:
         """A piece's audio at ``rate``, moved along the fallback chain while nothing has been sent."""
         chain = self.chain(piece.engine, piece.language)
         for position, engine in enumerate(chain):
@@ -308,6 +393,7 @@ class Synthesizer:
             except (Cancelled, asyncio.CancelledError, GeneratorExit):
                 raise
             except Exception as err:  # noqa: BLE001 — any engine failure is handled the same way
+                outcome.failed = True
                 name = engine.info.name
                 if sent:
                     self._count_failure(name, "truncated", err)
@@ -386,6 +472,13 @@ class Synthesizer:
             else:
                 # Client gone or timed out: stop the worker at its next check; its output is dropped.
                 cancel.set()
+
+
+@dataclass
+class _Outcome:
+    """What happened while one sentence was synthesized (mutable, one per sentence)."""
+
+    failed: bool = False
 
 
 class _Splicer:

@@ -268,19 +268,21 @@ class WyomingEventHandler(AsyncEventHandler):
         if job.kind == "synthesize":
             assert job.voice is not None
             rate = job.voice.sample_rate
-            await self.write_event(AudioStart(rate=rate, width=PCM_WIDTH, channels=PCM_CHANNELS).event())
-            # On failure the error event ends the exchange instead of audio-stop.
-            await self._speak(job.text, job.voice, rate)
-            await self.write_event(AudioStop().event())
+            with self._synthesizer.admit():  # busy → error before any audio-start
+                await self.write_event(AudioStart(rate=rate, width=PCM_WIDTH, channels=PCM_CHANNELS).event())
+                # On failure the error event ends the exchange instead of audio-stop.
+                await self._speak(job.text, job.voice, rate)
+                await self.write_event(AudioStop().event())
         elif job.kind == "stream-start":
             self._stream_voice = job.voice
             self._stream_rate = None
         elif job.kind == "stream-text":
             if self._stream_voice is None:
                 return
-            await self._ensure_stream_started()
-            assert self._stream_rate is not None
-            await self._speak(job.text, self._stream_voice, self._stream_rate)
+            with self._synthesizer.admit():
+                await self._ensure_stream_started()
+                assert self._stream_rate is not None
+                await self._speak(job.text, self._stream_voice, self._stream_rate)
         elif job.kind == "stream-stop":
             if not job.request_failed:
                 await self._ensure_stream_started()
