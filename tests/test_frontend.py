@@ -123,3 +123,16 @@ def test_sentence_symbols_follow_the_training_layout() -> None:
     assert "#3" in symbols  # the comma is an intonational-phrase boundary
     assert not any(a.startswith("#") and b.startswith("#") for a, b in zip(symbols, symbols[1:]))
     assert split_pinyin("shi") == ("sh", "iii")
+
+
+def test_long_first_sentence_splits_at_an_early_phrase_boundary() -> None:
+    from wyoming_indextts.frontend.pipeline import split_head
+
+    [sentence] = Frontend().sentences("今天晚上十点以后，请大家保持安静，不要大声喧哗，谢谢配合好吗？")
+    head, tail = split_head(sentence)
+    assert head.spans[0].text + "，" + tail.spans[0].text == sentence.normalized
+    assert head.syllables[-1].boundary == 4 and not head.is_question
+    assert tail.is_question  # the question contour stays at the real end
+    assert len(head.syllables) + len(tail.syllables) == len(sentence.syllables)
+    [short] = Frontend().sentences("你真的要去银行取钱吗？")
+    assert split_head(short) == (short,)

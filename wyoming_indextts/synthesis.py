@@ -45,6 +45,7 @@ from .audio import AudioChunk, resample, silence
 from .cache import CacheStats, PhraseCache, cache_key
 from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
 from .frontend import Frontend, Sentence, Span
+from .frontend.pipeline import split_head
 from .voices import VoiceCatalog, VoiceNotFoundError, speaks
 
 _LOGGER = logging.getLogger(__name__)
@@ -317,7 +318,12 @@ class Synthesizer:
         before later sentences are done."""
         self.check_text(text)
         config = SynthesisConfig(speed=speed or self.settings.speed, speaker=voice.speaker)
-        for sentence in self.split(text):
+        sentences = self.split(text)
+        if sentences:
+            # Only the first sentence decides how soon audio starts; later ones are
+            # synthesized while earlier ones play. (Cached, its two parts are hits too.)
+            sentences[:1] = split_head(sentences[0])
+        for sentence in sentences:
             async for chunk in self.stream_sentence(sentence, voice, config):
                 yield chunk
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .emphasis import find_emphasis
 from .g2p_zh import G2PZh
 from .normalize import normalize_zh
@@ -99,3 +101,39 @@ def _spans(normalized: str, readings: list[Reading], levels: list[int]) -> tuple
         pending.append((run, syllables))
     flush()
     return tuple(spans)
+
+
+def split_head(sentence: Sentence, min_head: int = 4, max_head: int = 12) -> tuple[Sentence, ...]:
+    """Cut a long Chinese sentence after an early phrase boundary (#2 or #3).
+
+    Used for the first sentence of a request: the acoustic model's time grows with the
+    sentence, so speaking a short head first gets audio out sooner; a phrase boundary is
+    where a speaker may pause anyway. Returns the sentence unchanged when it is short,
+    mixes languages, or has no boundary in reach.
+    """
+    if len(sentence.spans) != 1 or sentence.spans[0].language != "zh":
+        return (sentence,)
+    syllables = sentence.spans[0].syllables
+    if len(syllables) <= max_head + min_head:
+        return (sentence,)
+    cut = next((i for i in range(min_head - 1, max_head) if syllables[i].boundary >= 2), None)
+    if cut is None:
+        return (sentence,)
+    head_end = syllables[cut].index + 1
+    tail_start = syllables[cut + 1].index
+    text = sentence.normalized
+    head = Sentence(
+        text=text[:head_end],
+        normalized=text,
+        spans=(Span("zh", text[:head_end], tuple(replace(s, boundary=4) if k == cut else s for k, s in enumerate(syllables[: cut + 1]))),),
+        is_question=False,
+        emphasis=sentence.emphasis,
+    )
+    tail = Sentence(
+        text=text[tail_start:],
+        normalized=text,
+        spans=(Span("zh", text[tail_start:], syllables[cut + 1 :]),),
+        is_question=sentence.is_question,
+        emphasis=sentence.emphasis,
+    )
+    return head, tail
