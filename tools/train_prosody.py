@@ -105,7 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("labels", nargs="?", type=Path, default=DEFAULT_LABELS)
     parser.add_argument("--out", type=Path, default=OUT_DIR)
-    parser.add_argument("--epochs", type=int, default=24)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--emb", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--min-count", type=int, default=2)

@@ -203,12 +203,12 @@ def _post_rules(text: str, readings: Sequence[Reading], levels: list[int]) -> li
         between = text[a + 1 : b]
         if any(c in _STRONG for c in between):
             levels[i] = max(levels[i], 3)  # a comma, colon, dash ... is a pause
-        elif _latin(text[a]) and _latin(text[b]) and not between.strip():
+        elif _latin(text[a]) and _latin(text[b]) and not between.strip("-"):
             levels[i] = 0  # letters of one spelled-out word (Wi-Fi's "-" counts as inside)
         elif _latin(text[a]) != _latin(text[b]):
             levels[i] = max(levels[i], 1)  # script change: at least a prosodic word
-        elif between.strip(" -"):
-            levels[i] = max(levels[i], 1)
+        elif between:
+            levels[i] = max(levels[i], 1)  # a space, quote or bracket: at least a prosodic word
     levels[last] = 4
     return levels
 
