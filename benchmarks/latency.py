@@ -247,7 +247,9 @@ async def load_report(args: argparse.Namespace) -> None:
     plot_points: dict[str, list[tuple[int, float, float]]] = {}
     servers: list[tuple[str, list[str], str | None, list[str]]] = []
     port = free_port()
-    ours = [sys.executable, "-m", "wyoming_indextts", "--uri", f"tcp://127.0.0.1:{port}", *args.server_args]
+    # Distinct sentences, but a level cycles through them: without --cache-mb 0 later
+    # requests would be cache hits and measure nothing.
+    ours = [sys.executable, "-m", "wyoming_indextts", "--uri", f"tcp://127.0.0.1:{port}", "--cache-mb", "0", *args.server_args]
     servers.append(("ours", ours, None, ["zh", "en"]))
     if args.compare_wyoming_piper:
         python = ensure_wyoming_piper()

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
     parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
     parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads per model session (default: CPU cores / workers)")
+    parser.add_argument("--threads", type=int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
     parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait for a worker; more get a 'busy' error")
     parser.add_argument("--cache-mb", type=float, default=32.0, help="phrase cache size in MiB (0 turns it off)")
@@ -72,9 +72,9 @@ async def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
 
     frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)
-    # Split the cores between the workers so concurrent sentences do not oversubscribe them.
-    threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.max_workers))
-    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], threads, args.voice)
+    # Every session may use all cores: a lone request gets them all, and with spinning
+    # off (onnx.py) concurrent workers share them instead of fighting (docs/BENCHMARKS.md).
+    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], max(1, args.threads), args.voice)
     if not catalog.engines:
         raise SystemExit("No voice could be loaded; see the errors above")
 

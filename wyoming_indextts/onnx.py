@@ -24,5 +24,8 @@ def create_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    # Idle ORT threads normally spin waiting for work; with several workers' sessions
+    # sharing the cores that spinning steals CPU from the run that has work.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     _LOGGER.debug("Loading ONNX model %s (threads=%s)", path, threads)
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
