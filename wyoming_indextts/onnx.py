@@ -12,11 +12,9 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def create_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    """Open one model on the CPU with full graph optimisation and a fixed thread count.
+    """Open one model on the CPU with full graph optimisation and ``threads`` intra-op threads.
 
-    A fixed ``intra_op_num_threads`` keeps several concurrent sessions from
-    oversubscribing the cores; inter-op parallelism is off because these graphs
-    are sequential.
+    Inter-op parallelism is off because these graphs are sequential.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
