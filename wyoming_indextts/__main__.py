@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
     parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
     parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
+    parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="SECONDS", help="close connections silent for this long (0: never)")
     parser.add_argument("--threads", type=int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
     parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait for a worker; more get a 'busy' error")
@@ -102,7 +103,7 @@ async def main(argv: list[str] | None = None) -> None:
     )
     preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
     try:
-        await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk)))
+        await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None)))
     finally:
         if preload is not None:
             preload.cancel()

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
@@ -51,6 +52,7 @@ from .voices import VoiceCatalog, VoiceNotFoundError, speaks
 _LOGGER = logging.getLogger(__name__)
 
 LAST_RESORT_VOICE = "espeak-ng"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class SynthesisError(Exception):
@@ -189,6 +191,13 @@ class Synthesizer:
         except (VoiceNotFoundError, UnknownSpeakerError) as err:
             raise UnknownVoiceError(str(err)) from None
         return ResolvedVoice(engine, request.speaker)
+
+    @staticmethod
+    def clean_text(text: str) -> str:
+        """What a client sent, made safe to process: JSON can carry lone surrogates
+        ("\\ud800") that no encoder accepts, and control characters mean nothing to a voice."""
+        text = text.encode("utf-8", "replace").decode("utf-8")
+        return _CONTROL.sub(" ", text)
 
     def check_text(self, text: str, allow_empty: bool = False) -> None:
         if not allow_empty and not text.strip():

@@ -96,6 +96,7 @@ class WyomingEventHandler(AsyncEventHandler):
         # Bounded: a client flooding requests is slowed down (reads pause), not buffered without limit.
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue(maxsize=32)
         self._worker: asyncio.Task[None] | None = None
+        self._working = False
         self._streaming = False
         self._stream_failed = False
         self._stream_buffer = ""
@@ -110,11 +111,7 @@ class WyomingEventHandler(AsyncEventHandler):
         try:
             while True:
                 try:
-                    read = self._read_event()
-                    if self._settings.idle_timeout:
-                        event = await asyncio.wait_for(read, self._settings.idle_timeout)
-                    else:
-                        event = await read
+                    event = await self._read_event_within_idle_timeout()
                 except ProtocolError as err:
                     await self._send_error(str(err), "protocol-error")
                     break
@@ -133,6 +130,27 @@ class WyomingEventHandler(AsyncEventHandler):
                 self._worker.cancel()
                 await asyncio.gather(self._worker, return_exceptions=True)
             self.writer.close()
+
+    async def _read_event_within_idle_timeout(self) -> Event | str | None:
+        """The next event; a connection that stays silent with no work in progress times out.
+
+        A client waiting for a long synthesis sends nothing, so silence only counts while
+        the writer has nothing to do (half-open and forgotten connections).
+        """
+        timeout = self._settings.idle_timeout
+        if not timeout:
+            return await self._read_event()
+        read = asyncio.ensure_future(self._read_event())
+        try:
+            while True:
+                done, _ = await asyncio.wait({read}, timeout=timeout)
+                if done:
+                    return read.result()
+                if self._jobs.empty() and not self._working:
+                    raise asyncio.TimeoutError()
+        finally:
+            if not read.done():
+                read.cancel()
 
     async def _read_event(self) -> Event | str | None:
         """One event, or a message saying why the event is unusable, or None at end of stream."""
@@ -202,9 +220,10 @@ class WyomingEventHandler(AsyncEventHandler):
                 return
             if not isinstance(synthesize.text, str):
                 raise TypeError("text must be a string")
+            text = self._synthesizer.clean_text(synthesize.text)
             voice = self._resolve(synthesize.voice)
-            self._synthesizer.check_text(synthesize.text)
-            await self._jobs.put(_Job("synthesize", synthesize.text, voice))
+            self._synthesizer.check_text(text)
+            await self._jobs.put(_Job("synthesize", text, voice))
         elif SynthesizeStart.is_type(event.type):
             start = SynthesizeStart.from_event(event)
             if self._streaming:
@@ -226,7 +245,7 @@ class WyomingEventHandler(AsyncEventHandler):
                 raise TypeError("text must be a string")
             if self._stream_failed:
                 return
-            self._stream_buffer += chunk.text
+            self._stream_buffer += self._synthesizer.clean_text(chunk.text)
             self._synthesizer.check_text(self._stream_buffer, allow_empty=True)
             complete, self._stream_buffer = complete_prefix(self._stream_buffer)
             if complete.strip():
@@ -253,6 +272,7 @@ class WyomingEventHandler(AsyncEventHandler):
     async def _work(self) -> None:
         while True:
             job = await self._jobs.get()
+            self._working = True
             try:
                 await self._do(job)
             except SynthesisError as err:
@@ -263,6 +283,8 @@ class WyomingEventHandler(AsyncEventHandler):
             except Exception:  # noqa: BLE001 — one bad request must not end the connection's service
                 _LOGGER.exception("Unexpected failure serving %s", job.kind)
                 await self._send_error("Internal error while synthesizing; see the server log", "internal-error")
+            finally:
+                self._working = False
 
     async def _do(self, job: _Job) -> None:
         if job.kind == "synthesize":
