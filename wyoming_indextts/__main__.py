@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="SECONDS", help="close connections silent for this long (0: never)")
     parser.add_argument("--threads", type=int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
-    parser.add_argument("--max-queue", type=int, default=16, help="requests that may wait for a worker; more get a 'busy' error")
+    parser.add_argument("--max-queue", type=int, default=32, help="requests that may wait for a worker; more get a 'busy' error")
     parser.add_argument("--cache-mb", type=float, default=32.0, help="phrase cache size in MiB (0 turns it off)")
     parser.add_argument("--cache-dir", type=Path, help="keep the phrase cache in this folder across restarts")
     parser.add_argument("--preload-phrases", type=Path, metavar="FILE", help="synthesize these lines (one phrase each) into the cache at start-up")

@@ -107,7 +107,7 @@ class SynthesisSettings:
     """Seconds of overlap where pieces of one sentence are joined."""
     join_pause: float = 0.05
     """Silence kept on each side of a join inside a sentence, after trimming."""
-    max_queue: int = 16
+    max_queue: int = 32
     """Requests that may wait for a worker; more are refused as busy."""
     cache_mb: float = 32.0
     """Phrase cache size in MiB (0: off)."""
