@@ -112,9 +112,13 @@ async def main_async(args: argparse.Namespace) -> None:
         rss_start = rss_mb(server.process.pid)
         kinds: dict[str, list[Result]] = {}
         started = time.monotonic()
-        await asyncio.wait_for(
-            asyncio.gather(*(client_loop(port, seed, args.requests, kinds) for seed in range(args.clients))), args.max_seconds
-        )
+        rss_rounds: list[float] = []
+        for round_number in range(args.rounds):
+            seeds = range(round_number * args.clients, (round_number + 1) * args.clients)
+            await asyncio.wait_for(
+                asyncio.gather(*(client_loop(port, seed, args.requests, kinds) for seed in seeds)), args.max_seconds
+            )
+            rss_rounds.append(rss_mb(server.process.pid))
         wall = time.monotonic() - started
         await asyncio.sleep(1.0)
         rss_end = rss_mb(server.process.pid)
@@ -125,7 +129,7 @@ async def main_async(args: argparse.Namespace) -> None:
     all_results = [r for rs in kinds.values() for r in rs]
     errors = [r for r in all_results if r.error is not None]
     lines = [
-        f"## Soak ({args.clients} clients x {args.requests} mixed requests, loopback)",
+        f"## Soak ({args.rounds} x {args.clients} clients x {args.requests} mixed requests, loopback, flags: {' '.join(args.server_args) or 'defaults'})",
         "",
         "| request kind | count | errors | first audio p50 (ms) | p95 (ms) | p99 (ms) |",
         "|---|---|---|---|---|---|",
@@ -142,6 +146,8 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{len(all_results)} requests in {wall:.0f} s ({len(all_results) / wall:.1f}/s), {len(errors)} errors, server alive at the end: {alive}.",
         f"Server RSS after warm-up {rss_start:.0f} MB, at the end {rss_end:.0f} MB (growth {growth:+.1f} %), peak {peak:.0f} MB.",
     ]
+    if len(rss_rounds) > 1:
+        lines.append("RSS after each round (MB): " + ", ".join(f"{r:.0f}" for r in rss_rounds) + ".")
     if errors:
         lines.append("Errors: " + "; ".join(sorted({str(e.error)[:80] for e in errors})))
     body = "\n".join(lines)
@@ -154,7 +160,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--requests", type=int, default=50, help="requests per client")
-    parser.add_argument("--max-seconds", type=float, default=1200, help="stop the whole run after this long")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat the whole load, reporting RSS after each round")
+    parser.add_argument("--max-seconds", type=float, default=1200, help="stop a round after this long")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("server_args", nargs="*", help="extra server flags after --")
     args = parser.parse_args()
