@@ -145,14 +145,49 @@ def _plain_number(m: re.Match[str]) -> str:
     return _liang(read_number(number), after)
 
 
+_CALL_WORDS = "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服"
+_CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
+_OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
+
+
+def _arithmetic(m: re.Match[str]) -> str:
+    """3+5=8 → 三加五等于八: only when an equals sign makes it a sum, not a range or a date."""
+    parts = re.split(r"([+\-−×*÷/=])", m.group(0).replace(" ", ""))
+    return "".join(_OPERATORS.get(p, "") if i % 2 else read_number(p) for i, p in enumerate(parts))
+
+
+def _range(m: re.Match[str]) -> str:
+    """3-5天 → 三到五天, 50%~60% → 百分之五十到百分之六十; a unit is read once, after the second number."""
+    low, high, unit = read_number(m.group("a")), read_number(m.group("b")), m.group("u") or m.group("pu") or ""
+    if unit == "%":
+        return f"百分之{low}到百分之{high}"
+    return f"{low}到{high}{_UNITS.get(unit, '')}"
+
+
+def _call_number(m: re.Match[str]) -> str:
+    # Service and emergency numbers are said digit by digit, 1 as 幺: 幺幺零, 幺二零.
+    return m.group("w") + read_digits(m.group("n"), one="幺")
+
+
 _RULES: list[_Rule] = [
+    (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*=\s*\d+(?:\.\d+)?"), _arithmetic),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"), _date),
     (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
+    # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
+    (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+)[:：](?P<b>\d+)"),
+     lambda m: m.group("w") + m.group("s") + read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
     (re.compile(r"(?<!\d)(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?!\d)"), _time),
+    (re.compile(r"(?<![\d:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
+    # Phone numbers written with dashes (400-820-8820) are digit strings, not ranges.
+    (re.compile(r"(?<!\d)\d{3,4}-\d{3,4}-\d{4}(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
+    (re.compile(rf"(?<![\d.])(?P<a>\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
+     _range),
+    (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), lambda m: read_number(m.group("n")) + _CURRENCY[m.group("c")]),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
+    (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
     (re.compile(_NUM), _plain_number),
 ]
 

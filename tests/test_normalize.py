@@ -1,0 +1,53 @@
+"""Chinese text normalization, category by category, and on the development set."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from conftest import REPO, SHARED_DATA
+from wyoming_indextts.frontend.normalize import normalize_zh
+
+
+@pytest.mark.parametrize(
+    ("text", "reading"),
+    [
+        # cardinals, 两 before measure words, large numbers, separators
+        ("有2只猫", "有两只猫"), ("2小时", "两小时"), ("2点", "两点"), ("22个", "二十二个"), ("105元", "一百零五元"),
+        ("20000步", "两万步"), ("12,345步", "一万二千三百四十五步"), ("10", "十"),
+        # decimals, negatives, fractions, percentages, ordinals
+        ("3.5公里", "三点五公里"), ("-3", "负三"), ("1/3", "三分之一"), ("60%", "百分之六十"), ("第3名", "第三名"),
+        # years, dates, times
+        ("2025年", "二零二五年"), ("2025-04-05", "二零二五年四月五日"), ("15:30", "十五点三十分"),
+        ("7:05", "七点零五分"), ("00:30", "零点三十分"),
+        # ranges, scores, ratios, arithmetic
+        ("3-5天", "三到五天"), ("50%~60%", "百分之五十到百分之六十"), ("比分是1:0", "比分是一比零"),
+        ("3:2", "三比二"), ("3+5=8", "三加五等于八"),
+        # temperatures and units
+        ("-3℃", "零下三摄氏度"), ("23.5°C", "二十三点五摄氏度"), ("60km/h", "六十公里每小时"), ("12.5kWh", "十二点五千瓦时"),
+        ("2000W", "两千瓦"), ("220V", "二百二十伏"), ("5kg", "五千克"), ("20m²", "二十平方米"), ("50dB", "五十分贝"),
+        ("100Mbps", "一百兆比特每秒"), ("20ms", "二十毫秒"),
+        # money
+        ("¥58.5", "五十八点五元"), ("$12", "十二美元"),
+        # phone and service numbers
+        ("请拨打110", "请拨打幺幺零"), ("15900001111", "幺五九零零零零幺幺幺幺"), ("400-820-8820", "四零零八二零八八二零"),
+        # letters kept for the G2P
+        ("PM2.5", "PM二点五"), ("4K", "四K"), ("Wi-Fi", "Wi-Fi"),
+    ],
+)
+def test_category(text: str, reading: str) -> None:
+    assert normalize_zh(text) == reading
+
+
+def test_chinese_punctuation_is_kept() -> None:
+    assert normalize_zh("客厅温度23.5°C，湿度60%。") == "客厅温度二十三点五摄氏度，湿度百分之六十。"
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "tn" / "zh_dev.tsv").exists(), reason="development data ../shared/data is not in this checkout")
+def test_development_set_accuracy() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from frontend_tn import evaluate
+
+    result = evaluate(SHARED_DATA / "tn" / "zh_dev.tsv")
+    assert result["accuracy"] >= 0.95, result["failures"]
