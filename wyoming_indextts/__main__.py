@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wyoming-indextts", description="Wyoming speech-synthesis server (Chinese/English, ONNX Runtime)")
     parser.add_argument("--uri", default="tcp://0.0.0.0:10200", help="where to listen: tcp://HOST:PORT or unix://PATH")
     parser.add_argument("--voice", default=DEFAULT_VOICE, help="voice used when a request names none (default: %(default)s)")
+    parser.add_argument("--speaker", help="speaker of the default voice for requests that name no voice")
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
     parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
     parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
@@ -92,6 +93,7 @@ async def main(argv: list[str] | None = None) -> None:
             max_queue=max(0, args.max_queue),
             cache_mb=max(0.0, args.cache_mb),
             cache_dir=args.cache_dir,
+            default_speaker=args.speaker,
         ),
     )
     server = AsyncServer.from_uri(args.uri)

@@ -113,6 +113,8 @@ class SynthesisSettings:
     """Phrase cache size in MiB (0: off)."""
     cache_dir: Path | None = None
     """Folder that keeps the phrase cache across restarts."""
+    default_speaker: str | None = None
+    """Speaker used when a request names no voice at all."""
 
 
 @dataclass(frozen=True)
@@ -184,13 +186,16 @@ class Synthesizer:
 
     def resolve_voice(self, request: VoiceRequest) -> ResolvedVoice:
         """Pick the voice before any audio is sent, so errors come before ``audio-start``."""
+        speaker = request.speaker
+        if request.name is None and request.language is None and speaker is None:
+            speaker = self.settings.default_speaker
         try:
             engine = self.catalog.resolve(request.name, request.language)
-            if request.speaker is not None:
-                engine.info.speaker_id(request.speaker)
+            if speaker is not None:
+                engine.info.speaker_id(speaker)
         except (VoiceNotFoundError, UnknownSpeakerError) as err:
             raise UnknownVoiceError(str(err)) from None
-        return ResolvedVoice(engine, request.speaker)
+        return ResolvedVoice(engine, speaker)
 
     @staticmethod
     def clean_text(text: str) -> str:
