@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from typing import TYPE_CHECKING
+
 from wyoming.server import AsyncServer
 
 from . import __version__
@@ -18,6 +20,9 @@ from .frontend.lexicon import load_lexicon
 from .server.wyoming import WyomingSettings, handler_factory
 from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
 from .voices import VoiceCatalog
+
+if TYPE_CHECKING:
+    from .server.http import HttpDoor
 
 _LOGGER = logging.getLogger("wyoming_indextts")
 
@@ -62,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="a voice that delivers no audio for this long on a sentence is treated as failed (0: no limit)",
     )
     parser.add_argument("--sentence-silence", type=float, default=0.0, metavar="SECONDS", help="silence after each sentence")
+    parser.add_argument("--http-uri", metavar="URI", help="also serve the HTTP API and web page, e.g. http://127.0.0.1:8080 (off by default)")
+    parser.add_argument("--http-cors", metavar="ORIGIN", help="allow browser pages from ORIGIN to call the HTTP API")
+    parser.add_argument("--http-audio-dir", type=Path, metavar="DIR", help="where the HTTP API keeps generated files (default: a private temporary folder)")
+    parser.add_argument("--http-max-files", type=int, default=200, help="generated audio files kept at most")
+    parser.add_argument("--http-max-age", type=float, default=3600.0, metavar="SECONDS", help="generated audio files are removed after this long")
     parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides, one 'word pin1 yin1' per line")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=__version__)
@@ -104,12 +114,40 @@ async def main(argv: list[str] | None = None) -> None:
         "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
     )
     preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
+    http = _http_door(args, synthesizer)
+    if http is not None:
+        await http.start()
     try:
         await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None)))
     finally:
         if preload is not None:
             preload.cancel()
+        if http is not None:
+            await http.stop()
         synthesizer.close()
+
+
+def _http_door(args: argparse.Namespace, synthesizer: Synthesizer) -> "HttpDoor | None":
+    if not args.http_uri:
+        return None
+    from .server.http import HttpDoor, HttpSettings
+
+    uri = args.http_uri if "://" in args.http_uri else f"http://{args.http_uri}"
+    parsed = urlparse(uri)
+    if parsed.scheme != "http" or parsed.port is None:
+        raise SystemExit("--http-uri must look like http://HOST:PORT")
+    return HttpDoor(
+        synthesizer,
+        HttpSettings(
+            host=parsed.hostname or "127.0.0.1",  # loopback unless a host is given
+            port=parsed.port,
+            cors_origin=args.http_cors,
+            audio_dir=args.http_audio_dir,
+            max_files=max(1, args.http_max_files),
+            max_age=max(1.0, args.http_max_age),
+            max_body_bytes=max(64 * 1024, args.max_text_chars * 4 + 4096),
+        ),
+    )
 
 
 async def _preload(synthesizer: Synthesizer, path: Path) -> None:

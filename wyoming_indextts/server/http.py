@@ -1,0 +1,335 @@
+"""HTTP door: the article's API and a small web page, on the same Synthesizer as Wyoming.
+
+    POST /api/tts/synthesize   {"text", "voice", "speaker", "language", "speed", "format"}
+                               → {"audio_url", "duration", "sample_rate"}, or with
+                                 ``Accept: audio/*`` / ``?stream=1`` the audio itself, streamed
+    GET  /api/voices           voices that loaded
+    GET  /health               status, uptime, voices, queue, cache, fallback counts
+    GET  /metrics              Prometheus text format
+    GET  /                     web page
+    GET  /static/audio/NAME    files made by synthesize (names generated, never from the request)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+import struct
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .. import __version__
+from ..audio import float_to_pcm16, resample
+from ..synthesis import BusyError, EmptyTextError, SynthesisError, Synthesizer, TextTooLongError, UnknownVoiceError, VoiceRequest
+
+_LOGGER = logging.getLogger(__name__)
+
+FORMATS = {
+    "wav": ("audio/wav", "wav"),
+    "pcm": ("audio/L16", "pcm"),
+    "ogg": ("audio/ogg", "ogg"),
+    "mp3": ("audio/mpeg", "mp3"),
+}
+STREAMABLE = {"wav", "pcm"}
+_AUDIO_NAME = re.compile(r"^[0-9a-f]{32}\.(wav|pcm|ogg|mp3)$")
+# Opus only runs at these rates; other voices are resampled for it.
+_OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    cors_origin: str | None = None
+    audio_dir: Path | None = None
+    """Where synthesized files are kept; a private temporary folder when None."""
+    max_files: int = 200
+    max_age: float = 3600.0
+    max_body_bytes: int = 64 * 1024
+
+
+class RequestError(Exception):
+    def __init__(self, status: int, message: str, code: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+_STATUS = {EmptyTextError: 400, UnknownVoiceError: 404, TextTooLongError: 413, BusyError: 503}
+
+
+class _Metrics:
+    """A registry per server, not prometheus_client's global one, so tests and servers don't collide."""
+
+    def __init__(self, synthesizer: Synthesizer) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("indextts_http_requests", "HTTP requests", ["endpoint", "status"], registry=self.registry)
+        self.synthesis_seconds = Histogram("indextts_synthesis_seconds", "Time to synthesize a whole request", registry=self.registry)
+        self.first_audio_seconds = Histogram(
+            "indextts_first_audio_seconds", "Time to the first audio of a request",
+            buckets=(0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 5), registry=self.registry,
+        )
+        Gauge("indextts_voices_loaded", "Voices loaded", registry=self.registry).set_function(lambda: len(synthesizer.catalog.engines))
+        Gauge("indextts_queue_length", "Requests waiting for a worker", registry=self.registry).set_function(lambda: synthesizer.queue_length)
+        Gauge("indextts_cache_hit_rate", "Phrase cache hit rate", registry=self.registry).set_function(lambda: synthesizer.cache_stats().hit_rate)
+
+
+class HttpDoor:
+    def __init__(self, synthesizer: Synthesizer, settings: HttpSettings) -> None:
+        self._synthesizer = synthesizer
+        self._settings = settings
+        self._started = time.monotonic()
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if settings.audio_dir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="indextts-audio-")
+            self._audio_dir = Path(self._tempdir.name)
+        else:
+            self._audio_dir = settings.audio_dir
+            self._audio_dir.mkdir(parents=True, exist_ok=True)
+        self._metrics = _Metrics(synthesizer)
+        self._runner: web.AppRunner | None = None
+        self._cleaner: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self._settings.max_body_bytes, middlewares=[self._middleware])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/api/voices", self._voices)
+        app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics_view)
+        app.router.add_post("/api/tts/synthesize", self._synthesize)
+        app.router.add_get("/static/audio/{name}", self._audio_file)
+        if self._settings.cors_origin:
+            app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._settings.host, self._settings.port).start()
+        self._cleaner = asyncio.create_task(self._clean_periodically())
+        _LOGGER.info("HTTP API on http://%s:%s/", self._settings.host, self._settings.port)
+
+    async def stop(self) -> None:
+        if self._cleaner is not None:
+            self._cleaner.cancel()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+        endpoint = request.match_info.route.resource.canonical if request.match_info.route.resource else "unknown"
+        try:
+            response = await handler(request)
+        except RequestError as err:
+            response = web.json_response({"error": str(err), "code": err.code}, status=err.status)
+        except web.HTTPRequestEntityTooLarge:
+            response = web.json_response({"error": "Request body too large", "code": "body-too-large"}, status=413)
+        except web.HTTPException as err:
+            response = web.json_response({"error": err.reason, "code": "http-error"}, status=err.status)
+        except Exception:  # noqa: BLE001 — never leak a stack trace to the client
+            _LOGGER.exception("Unexpected error on %s", request.path)
+            response = web.json_response({"error": "Internal server error; see the server log", "code": "internal-error"}, status=500)
+        if self._settings.cors_origin and not response.prepared:
+            response.headers["Access-Control-Allow-Origin"] = self._settings.cors_origin
+            response.headers["Vary"] = "Origin"
+        self._metrics.requests.labels(endpoint, str(response.status)).inc()
+        return response
+
+    async def _preflight(self, request: web.Request) -> web.Response:
+        return web.Response(
+            status=204,
+            headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Headers": "Content-Type, Accept"},
+        )
+
+    # -- pages and JSON ----------------------------------------------------------------
+
+    async def _index(self, request: web.Request) -> web.Response:
+        page = resources.files("wyoming_indextts").joinpath("web/index.html").read_text(encoding="utf-8")
+        return web.Response(text=page, content_type="text/html")
+
+    async def _voices(self, request: web.Request) -> web.Response:
+        voices = [
+            {
+                "name": e.info.name,
+                "languages": list(e.info.languages),
+                "speakers": [{"name": s.name, "id": s.id} for s in e.info.speakers],
+                "engine": e.info.engine,
+                "sample_rate": e.sample_rate,
+                "description": e.info.description,
+                "default": e.info.name == self._synthesizer.catalog.default_voice,
+            }
+            for e in self._synthesizer.catalog.engines
+        ]
+        return web.json_response({"voices": voices})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        cache = self._synthesizer.cache_stats()
+        failures = {
+            name: {"errors": f.errors, "timeouts": f.timeouts, "truncated": f.truncated, "last_error": f.last_error}
+            for name, f in self._synthesizer.failure_counts().items()
+        }
+        return web.json_response(
+            {
+                "status": "ok" if self._synthesizer.catalog.engines else "no-voices",
+                "version": __version__,
+                "uptime": round(time.monotonic() - self._started, 1),
+                "voices_loaded": [e.info.name for e in self._synthesizer.catalog.engines],
+                "voices_failed": [{"name": f.name, "reason": f.reason} for f in self._synthesizer.catalog.failures],
+                "active_requests": self._synthesizer.active_requests,
+                "queue_length": self._synthesizer.queue_length,
+                "cache": {"hit_rate": round(cache.hit_rate, 4), "hits": cache.hits, "misses": cache.misses, "entries": cache.entries, "bytes": cache.bytes},
+                "fallbacks": failures,
+            }
+        )
+
+    async def _metrics_view(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self._metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # -- synthesis ---------------------------------------------------------------------
+
+    async def _synthesize(self, request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise RequestError(400, "The body must be a JSON object", "bad-json") from None
+        if not isinstance(body, dict):
+            raise RequestError(400, "The body must be a JSON object", "bad-json")
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise RequestError(400, "Field 'text' is required and must be a string", "empty-text")
+        audio_format = str(body.get("format") or "wav").lower()
+        if audio_format not in FORMATS:
+            raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+        speed = body.get("speed", 1.0)
+        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not 0.25 <= float(speed) <= 4.0:
+            raise RequestError(400, "Field 'speed' must be a number from 0.25 to 4", "bad-speed")
+        for field in ("voice", "speaker", "language"):
+            if body.get(field) is not None and not isinstance(body[field], str):
+                raise RequestError(400, f"Field {field!r} must be a string", "bad-field")
+        text = self._synthesizer.clean_text(text)
+        try:
+            self._synthesizer.check_text(text)
+            voice = self._synthesizer.resolve_voice(VoiceRequest(body.get("voice") or None, body.get("language"), body.get("speaker")))
+        except SynthesisError as err:
+            raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
+        stream = request.query.get("stream") in ("1", "true") or request.headers.get("Accept", "").startswith("audio/")
+        try:
+            with self._synthesizer.admit():
+                if stream:
+                    if audio_format not in STREAMABLE:
+                        raise RequestError(400, f"Streaming is available for {', '.join(sorted(STREAMABLE))}", "bad-format")
+                    return await self._stream(request, text, voice, float(speed), audio_format)
+                return await self._to_file(text, voice, float(speed), audio_format)
+        except SynthesisError as err:
+            raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
+
+    async def _stream(self, request: web.Request, text: str, voice: object, speed: float, audio_format: str) -> web.StreamResponse:
+        rate = voice.sample_rate  # type: ignore[attr-defined]
+        response = web.StreamResponse(headers={"Content-Type": FORMATS[audio_format][0], "X-Sample-Rate": str(rate)})
+        started = time.monotonic()
+        first = True
+        async for chunk in self._synthesizer.stream(text, voice, speed):  # type: ignore[arg-type]
+            if first:
+                # Errors before here are still JSON; after the headers are out, only a cut stream is possible.
+                if self._settings.cors_origin:
+                    response.headers["Access-Control-Allow-Origin"] = self._settings.cors_origin
+                await response.prepare(request)
+                if audio_format == "wav":
+                    await response.write(_streaming_wav_header(rate))
+                self._metrics.first_audio_seconds.observe(time.monotonic() - started)
+                first = False
+            await response.write(float_to_pcm16(chunk.samples))
+        if first:
+            await response.prepare(request)
+            if audio_format == "wav":
+                await response.write(_streaming_wav_header(rate))
+        await response.write_eof()
+        self._metrics.synthesis_seconds.observe(time.monotonic() - started)
+        return response
+
+    async def _to_file(self, text: str, voice: object, speed: float, audio_format: str) -> web.Response:
+        started = time.monotonic()
+        pieces: list[np.ndarray] = []
+        async for chunk in self._synthesizer.stream(text, voice, speed):  # type: ignore[arg-type]
+            if not pieces:
+                self._metrics.first_audio_seconds.observe(time.monotonic() - started)
+            pieces.append(chunk.samples)
+        self._metrics.synthesis_seconds.observe(time.monotonic() - started)
+        rate = voice.sample_rate  # type: ignore[attr-defined]
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+        name = f"{uuid.uuid4().hex}.{FORMATS[audio_format][1]}"
+        data = await asyncio.to_thread(_encode, audio, rate, audio_format)
+        await asyncio.to_thread((self._audio_dir / name).write_bytes, data)
+        await asyncio.to_thread(self._clean)
+        return web.json_response({"audio_url": f"/static/audio/{name}", "duration": round(len(audio) / rate, 3), "sample_rate": rate, "format": audio_format})
+
+    async def _audio_file(self, request: web.Request) -> web.FileResponse:
+        name = request.match_info["name"]
+        if not _AUDIO_NAME.match(name):  # generated names only: no path can be smuggled in
+            raise RequestError(404, "No such audio file", "not-found")
+        path = self._audio_dir / name
+        if not path.is_file():
+            raise RequestError(404, "No such audio file (files are removed after a while)", "not-found")
+        return web.FileResponse(path, headers={"Content-Type": FORMATS[name.rsplit(".", 1)[1]][0]})
+
+    # -- cleanup -----------------------------------------------------------------------
+
+    def _clean(self) -> None:
+        """Drop files older than max_age, then the oldest beyond max_files: the article's growing-disk problem."""
+        now = time.time()
+        files = sorted((p.stat().st_mtime, p) for p in self._audio_dir.iterdir() if _AUDIO_NAME.match(p.name))
+        keep: list[Path] = []
+        for mtime, path in files:
+            if now - mtime > self._settings.max_age:
+                path.unlink(missing_ok=True)
+            else:
+                keep.append(path)
+        for path in keep[: max(0, len(keep) - self._settings.max_files)]:
+            path.unlink(missing_ok=True)
+
+    async def _clean_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, max(1.0, self._settings.max_age / 4)))
+            await asyncio.to_thread(self._clean)
+
+
+def _streaming_wav_header(rate: int) -> bytes:
+    """A WAV header whose sizes say 'unknown' (0xFFFFFFFF), as streaming players accept."""
+    unknown = 0xFFFFFFFF
+    return (
+        b"RIFF" + struct.pack("<I", unknown) + b"WAVE"
+        + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+        + b"data" + struct.pack("<I", unknown)
+    )
+
+
+def _encode(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+    if audio_format == "pcm":
+        return float_to_pcm16(audio)
+    buffer = io.BytesIO()
+    if audio_format == "wav":
+        sf.write(buffer, audio, rate, format="WAV", subtype="PCM_16")
+    elif audio_format == "ogg":
+        opus_rate = next((r for r in sorted(_OPUS_RATES) if r >= rate), 48000)  # up, never down
+        sf.write(buffer, resample(audio, rate, opus_rate), opus_rate, format="OGG", subtype="OPUS")
+    else:
+        sf.write(buffer, audio, rate, format="MP3", subtype="MPEG_LAYER_III")
+    return buffer.getvalue()
