@@ -25,12 +25,19 @@ def _load_espeak(info: VoiceInfo, threads: int) -> Engine:
     return EspeakEngine(info)
 
 
+def _load_indextts(info: VoiceInfo, threads: int) -> Engine:
+    from .indextts import IndexTTSEngine
+
+    return IndexTTSEngine(info, threads)
+
+
 # Imports stay inside the loaders so a family whose runtime is missing only
 # fails the voices that need it.
 ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
     "fastspeech2": _load_fastspeech2,
     "piper": _load_piper,
     "espeak": _load_espeak,
+    "indextts": _load_indextts,
 }
 
 
