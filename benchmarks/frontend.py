@@ -1,0 +1,84 @@
+"""The front-end report: every measurement the Chinese front end is judged by, in one run.
+
+    python benchmarks/frontend.py [--data ../shared/data]
+
+TN accuracy on tn/zh_dev.tsv, polyphone accuracy on CPP dev, Baker syllable error rate and
+prosodic-boundary F1 on the held-out part 008001–009000 (never trained or tuned on), pypinyin
+baselines measured in the same run, time per sentence, and the inspection command's time for
+10,000 lines. Writes the "frontend" section of docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tools"))
+
+from frontend_g2p import evaluate_baker, evaluate_cpp  # noqa: E402
+from frontend_prosody import evaluate as evaluate_prosody  # noqa: E402
+from frontend_tn import evaluate as evaluate_tn  # noqa: E402
+from report import write_section  # noqa: E402
+
+HELD_OUT = (8001, 9000)
+
+
+def inspection_seconds(lines: list[str]) -> float:
+    started = time.monotonic()
+    subprocess.run(
+        [sys.executable, "-m", "wyoming_indextts.frontend"], input="\n".join(lines) + "\n", text=True,
+        capture_output=True, check=True, cwd=HERE.parent,
+    )
+    return time.monotonic() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    data: Path = args.data
+    baker = data / "baker" / "prosody_labels_000001-009000.txt"
+
+    tn = evaluate_tn(data / "tn" / "zh_dev.tsv")
+    cpp = evaluate_cpp(data / "cpp" / "dev.sent", data / "cpp" / "dev.lb")
+    cpp_base = evaluate_cpp(data / "cpp" / "dev.sent", data / "cpp" / "dev.lb", system="pypinyin")
+    ser = evaluate_baker(baker, HELD_OUT)
+    ser_base = evaluate_baker(baker, HELD_OUT, system="pypinyin")
+    ser_sandhi = evaluate_baker(baker, HELD_OUT, system="pypinyin+sandhi")
+    prosody = evaluate_prosody(baker, HELD_OUT)
+    cpp_sentences = [line.replace("\u2581", "") for line in (data / "cpp" / "dev.sent").read_text(encoding="utf-8").splitlines()]
+    lines = (cpp_sentences * 2)[:10_000]
+    seconds = inspection_seconds(lines)
+
+    def f1(result: dict, level: str) -> str:
+        return f"{result[level]['F1']:.3f}"
+
+    body = "\n".join(
+        [
+            "## Chinese front end",
+            "",
+            "| measurement | ours | baseline (same run) | target |",
+            "|---|---|---|---|",
+            f"| TN: dev sentences exactly right (n={tn['n']}) | {tn['accuracy']:.1%} | – | ≥ 95 % (held-out) |",
+            f"| polyphones: CPP dev accuracy (n={cpp['sentences']}) | {cpp['accuracy']:.2%} | pypinyin {cpp_base['accuracy']:.2%} | ≥ 98.0 % (CPP test) |",
+            f"| tones as spoken: Baker syllable error rate, 008001–009000 | {ser['ser']:.2%} | pypinyin {ser_base['ser']:.2%}, with its tone_sandhi {ser_sandhi['ser']:.2%} | ≤ 2.5 % |",
+            f"| prosody F1 #1 / #2 / #3 (boundary ≥ k), 008001–009000 | {f1(prosody['model'], '#1')} / {f1(prosody['model'], '#2')} / {f1(prosody['model'], '#3')} | rules {f1(prosody['rules'], '#1')} / {f1(prosody['rules'], '#2')} / {f1(prosody['rules'], '#3')} | ≥ 0.90 / 0.65 / 0.88 |",
+            f"| TN time per sentence | {tn['ms_per_sentence']:.3f} ms | – | < 1 ms |",
+            f"| G2P time per sentence (CPP) | {cpp['ms_per_sentence']:.2f} ms | – | ≤ 3 ms |",
+            f"| prosody time per sentence | {prosody['model']['ms_per_sentence']:.2f} ms | – | – |",
+            f"| inspection command, 10,000 lines (incl. start-up) | {seconds:.1f} s | – | < 60 s |",
+        ]
+    )
+    print(body)
+    if not args.no_write:
+        write_section("frontend", body, "python benchmarks/frontend.py")
+
+
+if __name__ == "__main__":
+    main()
