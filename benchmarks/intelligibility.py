@@ -134,6 +134,10 @@ def score(synthesizer: Synthesizer, whisper: object, voice: str, language: str) 
     return Score(voice, language, len(lines), errors, reference_total, audio_seconds, synth_seconds, worst)
 
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_section  # noqa: E402
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", help="score only this voice")
@@ -151,9 +155,9 @@ def main() -> None:
     runs = [(v, s) for v, s in DEFAULT_RUNS if (args.voice in (None, v)) and (args.set in (None, s))]
     if args.voice and not runs:
         runs = [(args.voice, args.set or "en")]
+    table = ["| voice | set | sentences | error rate | errors / ref tokens | audio s | RTF |", "|---|---|---|---|---|---|---|"]
     try:
-        print("| voice | set | sentences | error rate | errors / ref tokens | audio s | RTF |")
-        print("|---|---|---|---|---|---|---|")
+        print("\n".join(table))
         results = []
         for voice, language in runs:
             if voice not in loaded:
@@ -162,17 +166,23 @@ def main() -> None:
             result = score(synthesizer, whisper, voice, language)
             results.append(result)
             metric = "WER" if language == "en" else "toneless-pinyin SER"
-            print(
+            table.append(
                 f"| {voice} | {language} | {result.sentences} | {metric} {result.error_rate:.1%} | "
                 f"{result.errors}/{result.reference_tokens} | {result.audio_seconds:.1f} | "
-                f"{result.synth_seconds / max(1e-9, result.audio_seconds):.3f} |",
-                flush=True,
+                f"{result.synth_seconds / max(1e-9, result.audio_seconds):.3f} |"
             )
+            print(table[-1], flush=True)
         for result in results:
             for reference, hypothesis in result.worst:
                 print(f"  {result.voice}/{result.language}: {reference!r} → {hypothesis!r}")
     finally:
         synthesizer.close()
+    if results and not (args.voice or args.set):
+        body = "## Intelligibility (offline Whisper base, dev sentences)\n\n" + "\n".join(table) + (
+            "\n\nEnglish scored as word error rate; Chinese as toneless-pinyin syllable error rate "
+            "(digits → Chinese numerals, traditional → simplified first), as ../shared/eval/README.md describes."
+        )
+        write_section("intelligibility", body, "python benchmarks/intelligibility.py")
 
 
 if __name__ == "__main__":
