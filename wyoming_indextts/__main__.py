@@ -108,7 +108,10 @@ async def main(argv: list[str] | None = None) -> None:
     )
     server = AsyncServer.from_uri(args.uri)
     if args.zeroconf:
-        await _announce(args.uri, args.zeroconf)
+        try:
+            await _announce(args.uri, args.zeroconf)
+        except OSError as err:  # no route for multicast (e.g. no network yet): serve anyway
+            _LOGGER.warning("Zeroconf announcement failed (%s); add the server in Home Assistant by host and port", err)
 
     _LOGGER.info(
         "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
