@@ -291,7 +291,7 @@ async def load_report(args: argparse.Namespace) -> None:
     if args.plot:
         plot_path = REPO / "docs" / "latency.png"
         _plot(plot_points, plot_path)
-        body_lines.append(f"\n![first audio vs concurrency](latency.png)")
+        body_lines.append("\n![first audio vs concurrency](latency.png)")
     body = "\n".join(body_lines)
     print(body)
     if not args.no_write:

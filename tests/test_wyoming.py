@@ -7,8 +7,7 @@ import json
 import time
 
 from wyoming.client import AsyncTcpClient
-from wyoming.event import Event
-from wyoming.info import Describe, Info
+from wyoming.info import Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from conftest import ServerProcess, describe, exchange, speech_like

@@ -145,7 +145,7 @@ def _voice_from_path(path: Path, discovery: Discovery, **overrides: str) -> None
         discovery.reject(model.name.removesuffix(".onnx"), model, "model file is missing")
         return
     try:
-        discovery.add(piper_voice_info(model, **overrides))
+        discovery.add(piper_voice_info(model, None, **overrides))
     except EngineError as err:
         discovery.reject(model.name.removesuffix(".onnx"), model, str(err))
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class VoiceInfo:
     attribution_url: str = ""
     speakers: tuple[Speaker, ...] = ()
     files: dict[str, str] = field(default_factory=dict)
-    options: dict[str, object] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     """Engine-specific settings from the manifest."""
 
     def speaker_id(self, speaker: str | None) -> int:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
@@ -31,6 +32,9 @@ from ..audio import resample
 from ..frontend import Sentence
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
+
+if TYPE_CHECKING:
+    import tiktoken
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -74,9 +78,9 @@ class IndexTTSOptions:
     seed: int | None = None
 
     @classmethod
-    def from_manifest(cls, options: dict[str, object]) -> "IndexTTSOptions":
+    def from_manifest(cls, options: dict[str, Any]) -> "IndexTTSOptions":
         known = {k: options[k] for k in cls.__dataclass_fields__ if k in options}
-        return cls(**known)  # type: ignore[arg-type]
+        return cls(**known)
 
 
 @dataclass(frozen=True)
@@ -180,10 +184,10 @@ class IndexTTSEngine:
         if not clips:
             raise EngineError(f"IndexTTS voice {info.name!r} has no reference clips in {root / 'voices'}")
         try:
-            import tiktoken
+            import tiktoken  # noqa: F401 — an optional extra: say so clearly if it is missing
         except ImportError:
             raise EngineError("IndexTTS voices need the optional extra: pip install 'wyoming-indextts[indextts]'") from None
-        self._tokenizer = _load_tokenizer(tiktoken, root / TOKENIZER_FILE)
+        self._tokenizer = _load_tokenizer(root / TOKENIZER_FILE)
         projection = np.load(root / SPEAKER_PROJECTION)
         self._projection_w = projection["weight"].astype(np.float32)
         self._projection_b = projection["bias"].astype(np.float32)
@@ -341,8 +345,10 @@ def annotate_polyphones(sentence: Sentence) -> str:
     return "".join(text)
 
 
-def _load_tokenizer(tiktoken: object, path: Path) -> object:
+def _load_tokenizer(path: Path) -> "tiktoken.Encoding":
     import base64
+
+    import tiktoken
 
     ranks = {}
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -350,7 +356,6 @@ def _load_tokenizer(tiktoken: object, path: Path) -> object:
             token, rank = line.split()
             ranks[base64.b64decode(token)] = int(rank)
     specials = {token: len(ranks) + i for i, token in enumerate(_SPECIALS)}
-    return tiktoken.Encoding(  # type: ignore[attr-defined]
+    return tiktoken.Encoding(
         name=path.name, pat_str=_PAT, mergeable_ranks=ranks, special_tokens=specials, explicit_n_vocab=len(ranks) + len(specials)
     )
-

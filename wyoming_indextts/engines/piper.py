@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,7 +31,7 @@ _LOGGER = logging.getLogger(__name__)
 CONFIG_SUFFIX = ".onnx.json"
 
 
-def piper_voice_info(model: Path, config: Path | None = None, **overrides: str) -> VoiceInfo:
+def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) -> VoiceInfo:
     """Read a Piper ``.onnx.json`` into our voice description (the model itself is not opened)."""
     config = config or model.with_name(model.name + ".json")
     try:

@@ -181,7 +181,7 @@ class G2PZh:
     @staticmethod
     def _dictionary(word: str) -> list[str]:
         pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True,
-                              errors=lambda chars: ["" for _ in chars])
+                              errors=lambda chars: ["" for _ in chars])  # type: ignore[arg-type,return-value]  # pypinyin accepts lists
         if len(pinyins) != len(word):
             pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
         return [(p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins]

@@ -10,7 +10,7 @@ from .normalize import normalize_zh
 from .prosody import is_question, predict_boundaries
 from .g2p_zh import LETTER_PINYIN, Reading
 from .segment import ScriptRun, has_hanzi, split_scripts, split_sentences
-from .sentence import Sentence, Span, Syllable, is_hanzi
+from .sentence import Sentence, Span, Syllable
 
 # Sentences are first cut from the raw text without a length limit, so each can be
 # normalized in its own language before the long ones are cut at clause marks.

@@ -33,7 +33,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..audio import float_to_pcm16, resample
-from ..synthesis import BusyError, EmptyTextError, SynthesisError, Synthesizer, TextTooLongError, UnknownVoiceError, VoiceRequest
+from ..synthesis import (
+    BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError, UnknownVoiceError, VoiceRequest,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -241,12 +243,12 @@ class HttpDoor:
         except SynthesisError as err:
             raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
 
-    async def _stream(self, request: web.Request, text: str, voice: object, speed: float, audio_format: str) -> web.StreamResponse:
-        rate = voice.sample_rate  # type: ignore[attr-defined]
+    async def _stream(self, request: web.Request, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.StreamResponse:
+        rate = voice.sample_rate
         response = web.StreamResponse(headers={"Content-Type": FORMATS[audio_format][0], "X-Sample-Rate": str(rate)})
         started = time.monotonic()
         first = True
-        async for chunk in self._synthesizer.stream(text, voice, speed):  # type: ignore[arg-type]
+        async for chunk in self._synthesizer.stream(text, voice, speed):
             if first:
                 # Errors before here are still JSON; after the headers are out, only a cut stream is possible.
                 if self._settings.cors_origin:
@@ -265,15 +267,15 @@ class HttpDoor:
         self._metrics.synthesis_seconds.observe(time.monotonic() - started)
         return response
 
-    async def _to_file(self, text: str, voice: object, speed: float, audio_format: str) -> web.Response:
+    async def _to_file(self, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.Response:
         started = time.monotonic()
         pieces: list[np.ndarray] = []
-        async for chunk in self._synthesizer.stream(text, voice, speed):  # type: ignore[arg-type]
+        async for chunk in self._synthesizer.stream(text, voice, speed):
             if not pieces:
                 self._metrics.first_audio_seconds.observe(time.monotonic() - started)
             pieces.append(chunk.samples)
         self._metrics.synthesis_seconds.observe(time.monotonic() - started)
-        rate = voice.sample_rate  # type: ignore[attr-defined]
+        rate = voice.sample_rate
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         name = f"{uuid.uuid4().hex}.{FORMATS[audio_format][1]}"
         data = await asyncio.to_thread(_encode, audio, rate, audio_format)
