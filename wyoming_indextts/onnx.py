@@ -11,7 +11,7 @@ import onnxruntime as ort
 _LOGGER = logging.getLogger(__name__)
 
 
-def create_session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession:
     """Open one model on the CPU with full graph optimisation and ``threads`` intra-op threads.
 
     Inter-op parallelism is off because these graphs are sequential.
@@ -25,5 +25,6 @@ def create_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     # Idle ORT threads normally spin waiting for work; with several workers' sessions
     # sharing the cores that spinning steals CPU from the run that has work.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    _LOGGER.debug("Loading ONNX model %s (threads=%s)", path, threads)
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    _LOGGER.debug("Loading ONNX model %s (threads=%s)", path if isinstance(path, Path) else "from memory", threads)
+    model = path if isinstance(path, bytes) else str(path)
+    return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

@@ -13,13 +13,14 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..frontend import Sentence
+from ..frontend import Sentence, Span
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
 
@@ -29,6 +30,42 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 CONFIG_SUFFIX = ".onnx.json"
+
+# Piper exports name the VITS decoder's first layer /dec/conv_pre; its input is the latent z
+# [1, 192, frames]. Cutting the graph there lets the decoder (HiFi-GAN, most of the work) run
+# in windows, so the first audio leaves after the encoder and one small window.
+DECODER_FIRST_NODE = "/dec/conv_pre/Conv"
+# Measured on en_US-joe-medium by perturbing single latent frames: a frame changes the output
+# at most 11 frames away, so 16 frames of context on each side give the one-shot samples.
+DECODER_CONTEXT_FRAMES = 16
+FIRST_WINDOW_FRAMES = 16
+MAX_WINDOW_FRAMES = 256
+
+
+@dataclass(frozen=True)
+class SplitVits:
+    encoder: bytes
+    decoder: bytes
+    latent: str
+
+
+def split_vits(model: Path) -> SplitVits | None:
+    """Encoder and decoder graphs of a single-speaker Piper voice, or None when it can't be split
+    (no ``onnx`` package, an unfamiliar export, or a speaker-conditioned decoder)."""
+    try:
+        import onnx
+        from onnx.utils import Extractor
+    except ImportError:
+        return None
+    graph = onnx.load(str(model))
+    node = next((n for n in graph.graph.node if n.name == DECODER_FIRST_NODE), None)
+    inputs = [i.name for i in graph.graph.input]
+    if node is None or "sid" in inputs:
+        return None
+    extractor = Extractor(graph)
+    encoder = extractor.extract_model(inputs, [node.input[0]])
+    decoder = extractor.extract_model([node.input[0]], [o.name for o in graph.graph.output])
+    return SplitVits(encoder.SerializeToString(), decoder.SerializeToString(), node.input[0])
 
 
 def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) -> VoiceInfo:
@@ -88,6 +125,14 @@ class PiperEngine:
         self._voice = PiperVoice(session=session, config=config)
         self._multi_speaker = config.num_speakers > 1
         self._length_scale = float(config.length_scale)
+        self._noise_scale = float(config.noise_scale)
+        self._noise_w_scale = float(config.noise_w_scale)
+        split = split_vits(info.path)
+        self._encoder = create_session(split.encoder, threads) if split else None
+        self._decoder = create_session(split.decoder, threads) if split else None
+        self._latent = split.latent if split else ""
+        if split is None:
+            _LOGGER.info("Voice %s is synthesized a sentence at a time (its graph could not be split)", info.name)
 
     @property
     def sample_rate(self) -> int:
@@ -112,10 +157,40 @@ class PiperEngine:
         if not text:
             return
         check_cancel(cancel)
-        for chunk in self._voice.synthesize(text, self._config(config)):
-            yield chunk.audio_float_array
+        if self._encoder is None or self._decoder is None:
+            for chunk in self._voice.synthesize(text, self._config(config)):
+                yield chunk.audio_float_array
+                check_cancel(cancel)
+            return
+        length_scale = self._length_scale / max(0.25, min(4.0, config.speed))
+        scales = np.array([self._noise_scale, length_scale, self._noise_w_scale], dtype=np.float32)
+        for phonemes in self._voice.phonemize(text):
+            ids = np.array([self._voice.phonemes_to_ids(phonemes)], dtype=np.int64)
+            (latent,) = self._encoder.run(None, {"input": ids, "input_lengths": np.array([ids.shape[1]], np.int64), "scales": scales})
             check_cancel(cancel)
+            yield from self.decode_windows(latent, cancel)
+
+    def decode(self, latent: np.ndarray) -> np.ndarray:
+        assert self._decoder is not None
+        (audio,) = self._decoder.run(None, {self._latent: latent})
+        return np.clip(audio.reshape(-1), -1.0, 1.0).astype(np.float32, copy=False)
+
+    def decode_windows(self, latent: np.ndarray, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        """The decoder over windows of the latent, each with enough context to equal one-shot output."""
+        frames = latent.shape[2]
+        start, size = 0, FIRST_WINDOW_FRAMES
+        while start < frames:
+            end = min(frames, start + size)
+            if frames - end < size // 2:
+                end = frames
+            left, right = max(0, start - DECODER_CONTEXT_FRAMES), min(frames, end + DECODER_CONTEXT_FRAMES)
+            audio = self.decode(latent[:, :, left:right])
+            hop = len(audio) // (right - left)
+            yield audio[(start - left) * hop : (end - left) * hop]
+            start, size = end, MAX_WINDOW_FRAMES
+            if cancel is not None:
+                check_cancel(cancel)
 
     def warm_up(self) -> None:
-        for _ in self._voice.synthesize("Hi.", self._config(SynthesisConfig())):
+        for _ in self.synthesize(Sentence("Hi.", "Hi.", (Span("en", "Hi."),)), SynthesisConfig(), threading.Event()):
             pass
