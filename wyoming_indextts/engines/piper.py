@@ -57,7 +57,11 @@ def split_vits(model: Path) -> SplitVits | None:
         from onnx.utils import Extractor
     except ImportError:
         return None
-    graph = onnx.load(str(model))
+    try:
+        graph = onnx.load(str(model))
+    except Exception as err:  # noqa: BLE001 — a broken file is reported by ONNX Runtime's own load below
+        _LOGGER.debug("Cannot read %s to split it: %s", model, err)
+        return None
     node = next((n for n in graph.graph.node if n.name == DECODER_FIRST_NODE), None)
     inputs = [i.name for i in graph.graph.input]
     if node is None or "sid" in inputs:
@@ -121,8 +125,6 @@ class PiperEngine:
             config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise EngineError(f"{config_path}: {err}") from err
-        session = create_session(info.path, threads)
-        self._voice = PiperVoice(session=session, config=config)
         self._multi_speaker = config.num_speakers > 1
         self._length_scale = float(config.length_scale)
         self._noise_scale = float(config.noise_scale)
@@ -133,6 +135,10 @@ class PiperEngine:
         self._latent = split.latent if split else ""
         if split is None:
             _LOGGER.info("Voice %s is synthesized a sentence at a time (its graph could not be split)", info.name)
+        # When split, PiperVoice only phonemizes; loading the whole graph as well would hold the
+        # weights in memory twice, so it gets the encoder session, which it never runs.
+        session = self._encoder if self._encoder is not None else create_session(info.path, threads)
+        self._voice = PiperVoice(session=session, config=config)
 
     @property
     def sample_rate(self) -> int:
