@@ -15,6 +15,8 @@ import argparse
 import io
 import pickle
 import zipfile
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +98,6 @@ def baker_examples(labels: Path, ids: tuple[int, int]) -> list[tuple[str, int, s
     keeps our reading; a different syllable or another tone becomes the target, with a 2 put
     back to 3 where a third tone follows (the rise is sandhi, not the word).
     """
-    import re
     import sys
 
     sys.path.insert(0, str(OUT.parents[2]))
@@ -106,14 +107,8 @@ def baker_examples(labels: Path, ids: tuple[int, int]) -> list[tuple[str, int, s
     g2p = G2PZh()
     model = g2p._model
     examples = []
-    lines = labels.read_text(encoding="utf-8-sig").splitlines()
-    for head, pinyin in zip(lines[0::2], lines[1::2]):
-        uid, _, text = head.partition("\t")
-        if not ids[0] <= int(uid) <= ids[1]:
-            continue
-        text = re.sub(r"#\d", "", text.strip())
+    for text, syllables in baker_utterances(labels, ids):
         text = "".join(c for c in text if is_hanzi(c) or not c.isalnum())
-        syllables = pinyin.split()
         hanzi = [i for i, c in enumerate(text) if is_hanzi(c)]
         if len(hanzi) != len(syllables):
             continue
@@ -136,6 +131,15 @@ def baker_examples(labels: Path, ids: tuple[int, int]) -> list[tuple[str, int, s
             if target in candidates:
                 examples.append((text, i, target))
     return examples
+
+
+def baker_utterances(labels: Path, ids: tuple[int, int]) -> Iterator[tuple[str, list[str]]]:
+    """(text without prosody marks, surface pinyin syllables) for Biaobei utterances in ``ids``."""
+    lines = labels.read_text(encoding="utf-8-sig").splitlines()
+    for head, pinyin in zip(lines[0::2], lines[1::2]):
+        uid, _, text = head.partition("\t")
+        if ids[0] <= int(uid) <= ids[1]:
+            yield re.sub(r"#\d", "", text.strip()), pinyin.split()
 
 
 def finetune(wheel_npz: Path, labels: Path, cpp_dir: Path, epochs: int = 4, out: Path = OUT, seed: int = 0) -> None:
@@ -310,7 +314,6 @@ def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
     of ``min_count`` or more occurrences (or a full tone where we said neutral).
     """
     import collections
-    import re
     import sys
 
     sys.path.insert(0, str(OUT.parents[2]))
@@ -325,13 +328,7 @@ def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
         g2p = G2PZh()
         seen: collections.Counter = collections.Counter()
         flips: dict = collections.defaultdict(collections.Counter)
-        lines = labels.read_text(encoding="utf-8-sig").splitlines()
-        for head, pinyin in zip(lines[0::2], lines[1::2]):
-            uid, _, text = head.partition("\t")
-            if not ids[0] <= int(uid) <= ids[1]:
-                continue
-            text = re.sub(r"#\d", "", text.strip())
-            syllables = pinyin.split()
+        for text, syllables in baker_utterances(labels, ids):
             if sum(is_hanzi(c) for c in text) != len(syllables):
                 continue
             position = 0
