@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger("wyoming_indextts")
 
 DEFAULT_VOICE = "zh_CN-baker"
+
+# SIGTERM to exit: Docker and s6 (the Home Assistant add-on) kill soon after; we promise 2 s.
+_STOP_HTTP_SECONDS = 0.5  # aiohttp would otherwise wait up to a minute for HTTP requests in flight
+_STOP_WORKERS_SECONDS = 1.0  # a worker thread stops at its next audio chunk; don't wait longer than this
 
 
 def default_model_dirs() -> list[Path]:
@@ -80,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 async def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if urlparse(args.uri).scheme not in ("tcp", "unix"):
+        raise SystemExit("--uri must look like tcp://HOST:PORT or unix://PATH")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
 
@@ -113,20 +121,33 @@ async def main(argv: list[str] | None = None) -> None:
         except OSError as err:  # no route for multicast (e.g. no network yet): serve anyway
             _LOGGER.warning("Zeroconf announcement failed (%s); add the server in Home Assistant by host and port", err)
 
+    await server.start(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None)))
     _LOGGER.info(
         "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
     )
+    # Installed once serving: a SIGTERM while voices load still ends the process at once (nothing to save).
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
     http = _http_door(args, synthesizer)
-    if http is not None:
-        await http.start()
     try:
-        await server.run(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None)))
+        if http is not None:
+            await http.start()
+        await stop.wait()
+        _LOGGER.info("Stopping: no new connections; synthesis in progress is cancelled")
     finally:
+        # Stop accepting and close every connection: each connection cancels its queued work,
+        # down to the worker threads, which stop at their next audio chunk.
+        await server.stop()
         if preload is not None:
             preload.cancel()
         if http is not None:
-            await http.stop()
+            try:
+                await asyncio.wait_for(http.stop(), _STOP_HTTP_SECONDS)
+            except TimeoutError:
+                _LOGGER.warning("HTTP requests still in progress are dropped")
         synthesizer.close()
 
 
@@ -186,8 +207,23 @@ async def _announce(uri: str, name: str) -> None:
 def run() -> None:
     try:
         asyncio.run(main())
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C while voices were still loading
         pass
+    _exit_when_workers_stop(_STOP_WORKERS_SECONDS)
+
+
+def _exit_when_workers_stop(seconds: float) -> None:
+    """Python waits for every worker thread at exit; one inside a long model call would hold the
+    exit past the promised 2 s, so wait for them only so long, then leave without them."""
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            _LOGGER.warning("Worker %s is still busy; exiting without it", thread.name)
+            logging.shutdown()
+            os._exit(0)
 
 
 if __name__ == "__main__":
