@@ -34,6 +34,21 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("请拨打110", "请拨打幺幺零"), ("15900001111", "幺五九零零零零幺幺幺幺"), ("400-820-8820", "四零零八二零八八二零"),
         # letters kept for the G2P
         ("PM2.5", "PM二点五"), ("4K", "四K"), ("Wi-Fi", "Wi-Fi"),
+        # 两 before measure words and big units, never for months or ordinals
+        ("2月14日", "二月十四日"), ("2个月", "两个月"), ("孩子2岁", "孩子两岁"), ("2万步", "两万步"), ("2楼", "二楼"),
+        ("1-2个小时", "一到两个小时"), ("2元", "两元"),
+        # signs: negative percentages, temperature ranges below zero
+        ("增长了-3.2%", "增长了负百分之三点二"), ("-10~5℃", "零下十到五摄氏度"),
+        # time and year ranges
+        ("18:00-20:00", "十八点到二十点"), ("1998-2025年", "一九九八到二零二五年"),
+        # dotted numbers: versions, IPv4 addresses
+        ("版本2.3.1", "版本二点三点一"), ("192.168.1.100", "一九二点一六八点一点一零零"),
+        # digit strings: landlines with an area code, codes and rooms, resolutions
+        ("010-62345678", "零幺零六二三四五六七八"), ("验证码是5823", "验证码是五八二三"), ("房间号302", "房间号三零二"),
+        ("1080P", "一零八零P"),
+        # more units, money without trailing zeros
+        ("12.5MB/s", "十二点五兆字节每秒"), ("75μg/m³", "七十五微克每立方米"), ("5000mAh", "五千毫安时"),
+        ("300lux", "三百勒克斯"), ("¥256.30", "二百五十六点三元"), ("¥12.00", "十二元"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -80,7 +80,12 @@ def read_number(text: str) -> str:
     return sign + out
 
 
-_MEASURE_WORDS = "个只台件条次位天年月周本张把项度盏扇部辆遍块种名小分秒点层户间米"
+# Words after which 2 is 两: measure words and the big units (两万, 两千). Not 月 (二月 is
+# February; two months is 两个月) and not 号/楼/路 (ordinal: 二号, 二楼).
+_MEASURE_WORDS = (
+    "个只台件条次位天年周本张把项度盏扇部辆遍块种名小分秒点层户间米岁斤成公倍克升吨杯瓶碗双对份根颗"
+    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛"
+)
 
 
 def _liang(cardinal: str, following: str) -> str:
@@ -119,18 +124,29 @@ _UNITS: dict[str, str] = {
     "kg": "千克", "mg": "毫克", "g": "克", "ml": "毫升", "mL": "毫升", "L": "升",
     "ms": "毫秒", "h": "小时", "min": "分钟", "s": "秒", "W": "瓦", "V": "伏", "A": "安",
     "Hz": "赫兹", "m": "米", "%": "",
+    "MB/s": "兆字节每秒", "KB/s": "千字节每秒", "kbps": "千比特每秒", "Gbps": "吉比特每秒", "TB": "太字节",
+    "mAh": "毫安时", "mA": "毫安", "kV": "千伏", "kPa": "千帕", "hPa": "百帕", "mmHg": "毫米汞柱",
+    "μg/m³": "微克每立方米", "μg/m3": "微克每立方米", "ug/m³": "微克每立方米", "ug/m3": "微克每立方米",
+    "mg/m³": "毫克每立方米", "mg/m3": "毫克每立方米", "lux": "勒克斯", "lx": "勒克斯",
+    "kcal": "千卡", "rpm": "转每分钟",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+
+
+def _percent(number: str) -> str:
+    """-3.2 → 负百分之三点二 (the sign goes before 百分之)."""
+    reading = read_number(number)
+    return "负百分之" + reading[1:] if reading.startswith("负") else "百分之" + reading
 
 
 def _measure(m: re.Match[str]) -> str:
     number, unit = m.group("n"), m.group("u")
     if unit == "%":
-        return "百分之" + read_number(number)
+        return _percent(number)
     reading = read_number(number)
     if unit in ("°C", "℃") and reading.startswith("负"):
         reading = "零下" + reading[1:]
-    return reading + _UNITS[unit]
+    return _liang(reading, _UNITS[unit]) + _UNITS[unit]
 
 
 def _plain_number(m: re.Match[str]) -> str:
@@ -145,7 +161,12 @@ def _plain_number(m: re.Match[str]) -> str:
     return _liang(read_number(number), after)
 
 
-_CALL_WORDS = "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服"
+# After these, a number of three or more digits is a string of digits (1 as 幺): phone and
+# service numbers, and codes, rooms and accounts (验证码五八二三, 房间三零二).
+_CALL_WORDS = (
+    "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服|验证码|密码|编号|房间号|房号|房间|"
+    "工号|学号|账号|尾号|单号|邮编|邮政编码|卡号|车牌号|航班号|车次"
+)
 _CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
 _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
 
@@ -158,10 +179,37 @@ def _arithmetic(m: re.Match[str]) -> str:
 
 def _range(m: re.Match[str]) -> str:
     """3-5天 → 三到五天, 50%~60% → 百分之五十到百分之六十; a unit is read once, after the second number."""
-    low, high, unit = read_number(m.group("a")), read_number(m.group("b")), m.group("u") or m.group("pu") or ""
+    unit = m.group("u") or m.group("pu") or ""
     if unit == "%":
-        return f"百分之{low}到百分之{high}"
-    return f"{low}到{high}{_UNITS.get(unit, '')}"
+        return f"{_percent(m.group('a'))}到{_percent(m.group('b'))}"
+    low, high = read_number(m.group("a")), read_number(m.group("b"))
+    if unit in ("°C", "℃"):
+        low, high = (re.sub("^负", "零下", r) for r in (low, high))
+    unit_reading = _UNITS.get(unit, "")
+    following = unit_reading or m.string[m.end() : m.end() + 1]
+    return f"{low}到{_liang(high, following)}{unit_reading}"
+
+
+def _time_range(m: re.Match[str]) -> str:
+    """18:00-20:00 → 十八点到二十点."""
+    return _time(_TIME.fullmatch(m.group("t1"))) + "到" + _time(_TIME.fullmatch(m.group("t2")))  # type: ignore[arg-type]
+
+
+def _dotted(m: re.Match[str]) -> str:
+    """Version numbers (2.3.1 → 二点三点一) and IPv4 addresses (digit by digit, parts joined by 点)."""
+    parts = m.group(0).split(".")
+    if len(parts) == 4 and all(len(p) <= 3 and int(p) <= 255 for p in parts):
+        return "点".join(read_digits(p) for p in parts)
+    return "点".join(read_integer(p) for p in parts)
+
+
+def _money(m: re.Match[str]) -> str:
+    """¥256.30 → 二百五十六点三元: trailing zeros of the cents are not said."""
+    number = m.group("n")
+    if "." in number:
+        number = number.rstrip("0").rstrip(".")
+    reading = read_number(number)
+    return _liang(reading, "元") + _CURRENCY[m.group("c")]
 
 
 def _call_number(m: re.Match[str]) -> str:
@@ -169,22 +217,32 @@ def _call_number(m: re.Match[str]) -> str:
     return m.group("w") + read_digits(m.group("n"), one="幺")
 
 
+_TIME_PATTERN = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
+_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
+
 _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*=\s*\d+(?:\.\d+)?"), _arithmetic),
-    (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})"), _date),
+    (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
+    (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
+    # Year ranges: 1998-2025年 → 一九九八到二零二五年.
+    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})年"),
+     lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b")) + "年"),
     (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
     # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
     (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+)[:：](?P<b>\d+)"),
      lambda m: m.group("w") + m.group("s") + read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
+    (re.compile(rf"(?<!\d)(?P<t1>{_TIME_PATTERN})\s*[-~～—至到]\s*(?P<t2>{_TIME_PATTERN})(?!\d)"), _time_range),
     (re.compile(r"(?<!\d)(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?!\d)"), _time),
     (re.compile(r"(?<![\d:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
-    # Phone numbers written with dashes (400-820-8820) are digit strings, not ranges.
-    (re.compile(r"(?<!\d)\d{3,4}-\d{3,4}-\d{4}(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
-    (re.compile(rf"(?<![\d.])(?P<a>\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
+    # Phone numbers written with dashes (400-820-8820, 010-62345678) are digit strings, not ranges.
+    (re.compile(r"(?<!\d)(?:\d{3,4}-\d{3,4}-\d{4}|0\d{2,3}-\d{7,8})(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
+    # Video resolutions are said digit by digit: 1080P → 一零八零P.
+    (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
+    (re.compile(rf"(?<![\d.])(?P<a>(?<![A-Za-z\d])[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
      _range),
-    (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), lambda m: read_number(m.group("n")) + _CURRENCY[m.group("c")]),
+    (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
