@@ -7,6 +7,7 @@ from dataclasses import replace
 from .emphasis import find_emphasis
 from .g2p_zh import G2PZh
 from .normalize import normalize_zh
+from .normalize_en import normalize_en
 from .prosody import is_question, predict_boundaries
 from .g2p_zh import LETTER_PINYIN, Reading
 from .segment import ScriptRun, has_hanzi, split_scripts, split_sentences
@@ -40,13 +41,15 @@ class Frontend:
     def analyze(self, text: str) -> Sentence:
         """One sentence: normalized text, readings, boundaries, sentence type.
 
-        A sentence without Chinese characters is one English span, not normalized (the
-        English voice reads "25" as "twenty-five"). A Chinese sentence is cut by
-        :func:`split_scripts`: Chinese stretches and acronyms become "zh" spans with
-        syllables; English words become "en" spans with no syllables.
+        A sentence without Chinese characters is one English span, normalized only where
+        the English voices' phonemizer reads wrongly (units, money, dates: it already says
+        "25" as "twenty-five"). A Chinese sentence is cut by :func:`split_scripts`: Chinese
+        stretches and acronyms become "zh" spans with syllables; English words become "en"
+        spans with no syllables.
         """
         if not has_hanzi(text):
-            return Sentence(text=text, normalized=text, spans=(Span("en", text),), is_question=text.rstrip().endswith("?"))
+            english = normalize_en(text)
+            return Sentence(text=text, normalized=english, spans=(Span("en", english),), is_question=text.rstrip().endswith("?"))
         normalized = normalize_zh(text)
         readings = self._g2p(normalized)
         levels = predict_boundaries(normalized, readings)
