@@ -278,7 +278,11 @@ def test_run_script_starts_the_server_that_stops_on_sigterm(tmp_path: Path) -> N
     port = free_port()
     root, staged = _stage(tmp_path, RUN_SCRIPT, ("tcp://0.0.0.0:10200", f"tcp://127.0.0.1:{port}"))
     (root / "opt/venv/bin").mkdir(parents=True)
-    (root / "opt/venv/bin/python").symlink_to(sys.executable)
+    # A wrapper, not a symlink: Python finds its virtual environment from the path it was
+    # started by, so a symlink elsewhere would run the bare interpreter without our packages.
+    wrapper = root / "opt/venv/bin/python"
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
     log = (tmp_path / "server.log").open("wb")
     server = _bashio(tmp_path, staged, _yaml("config.yaml")["options"], background=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     try:
