@@ -58,6 +58,37 @@ def test_lexicon_override_wins() -> None:
     assert spoken(g2p, "你好") == ["ni3", "hao3"]  # no sandhi on a user's entry
 
 
+@pytest.mark.parametrize(
+    ("text", "char", "expected"),
+    [
+        ("他每天都去银行上班，工作很忙。", "行", "hang2"),
+        ("他们在山路上慢慢行走，一直走到天黑。", "行", "xing2"),
+        ("这个孩子长大以后想当一名医生。", "长", "zhang3"),
+        ("这条路很长，我们走了三个小时。", "长", "chang2"),  # 长 alone: the model decides
+        ("这根绳子太长了。", "长", "chang2"),
+        ("你还是早点回家吧，外面下雨了。", "还", "hai2"),
+        ("他下个月一定会还钱给你的。", "还", "huan2"),  # jieba cuts 还 alone; 还钱 still votes
+    ],
+)
+def test_polyphone_in_context(g2p: G2PZh, text: str, char: str, expected: str) -> None:
+    assert g2p.citation(text)[text.index(char)] == expected
+
+
+def test_polyphone_model_reads_context() -> None:
+    """The BiLSTM alone, no dictionary: a badly regressed or mis-loaded model fails here."""
+    from wyoming_indextts.frontend.polyphone import default_model
+
+    model = default_model()
+    for text, char, expected in [
+        ("他们在山路上慢慢行走，一直走到天黑。", "行", "xing2"),
+        ("你还是早点回家吧，外面下雨了。", "还", "hai2"),
+        ("这根绳子太长了。", "长", "chang2"),
+        ("北京是中国的首都。", "都", "du1"),
+        ("他们都到了。", "都", "dou1"),
+    ]:
+        assert model.predict(text, [text.index(char)]) == [expected], text
+
+
 def test_letters_and_word_starts(g2p: G2PZh) -> None:
     readings = g2p("打开Wi-Fi")
     assert [r.char for r in readings] == ["打", "开", "W", "i", "F", "i"]
@@ -71,6 +102,6 @@ def test_dev_accuracy() -> None:
     from frontend_g2p import evaluate_baker, evaluate_cpp
 
     cpp = evaluate_cpp(DATA / "cpp/dev.sent", DATA / "cpp/dev.lb")
-    assert cpp["accuracy"] >= 0.975
+    assert cpp["accuracy"] >= 0.978  # 97.90 %; no line of CPP dev is trained on
     baker = evaluate_baker(DATA / "baker/prosody_labels_000001-009000.txt", (8001, 9000))
     assert baker["ser"] <= 0.055

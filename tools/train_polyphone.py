@@ -6,6 +6,17 @@ with our own key names.
 
     pip download --no-deps g2pm -d /tmp/g2pm && python tools/train_polyphone.py convert /tmp/g2pm/g2pM-*.whl
 
+Step 2 (``finetune``): what ships. g2pM's weights, one epoch on the Biaobei 000001-008000 readings
+(lr 1e-4), then 0.3 of the way from g2pM's weights to the tuned ones (the ``Settings`` defaults);
+CPP dev is not trained on, so it stays a held-out measure. Keep the step-1 file as the base:
+
+    cp wyoming_indextts/data/polyphone.npz /tmp/g2pm.npz   # as written by convert
+    python tools/train_polyphone.py finetune /tmp/g2pm.npz \
+        ../shared/data/baker/prosody_labels_000001-009000.txt ../shared/data/cpp
+
+``crossval`` (same arguments, plus ``--epochs``, ``--lr`` lists, ``--train-cpp``, ``--bonuses``)
+measures settings by 2-fold cross-validation on CPP dev, whole G2P, base weights in the same run.
+
 Training-only tooling: nothing here is imported at run time.
 """
 
@@ -16,12 +27,16 @@ import io
 import pickle
 import zipfile
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parents[1] / "wyoming_indextts" / "data" / "polyphone.npz"
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # the package and benchmarks/ of this checkout
+OUT = REPO / "wyoming_indextts" / "data" / "polyphone.npz"
 
 # g2pM's PyTorch state-dict names → ours.
 _KEYS = {
@@ -89,22 +104,41 @@ def convert(wheel: Path, out: Path = OUT, candidates_from: str = "pypinyin") -> 
 
 # --- fine-tuning ----------------------------------------------------------------------------
 
+Example = tuple[str, int, str]  # (sentence, index of the polyphone, target reading)
 
-def baker_examples(labels: Path, ids: tuple[int, int]) -> list[tuple[str, int, str]]:
+
+@dataclass(frozen=True)
+class Settings:
+    """How the BiLSTM is fine-tuned. The defaults are what ships (see ``finetune``)."""
+
+    epochs: int = 1
+    lr: float = 1e-4
+    batch: int = 32
+    cpp: bool = False  # train on CPP dev lines too (crossval: it lowers accuracy on the unseen half)
+    baker: bool = True  # the Biaobei 000001-008000 examples
+    # WiSE-FT (Wortsman et al. 2022): the shipped weights are base + blend·(fine-tuned − base).
+    # Interpolating keeps what g2pM learned from the 80k CPP train sentences we do not have.
+    blend: float = 0.3
+    head_only: bool = False  # train the two classifier layers only, embedding and LSTM frozen
+    seed: int = 0
+
+
+def baker_examples(labels: Path, ids: tuple[int, int], model_path: Path | None = None) -> list[Example]:
     """(sentence, position, dictionary reading) for polyphones in Biaobei utterances ``ids``.
 
     The labels are surface tones. A label that differs from our dictionary reading only by
     what sandhi or the neutral-tone list explains (3→2, →5, 一/不) is not a polyphone error and
     keeps our reading; a different syllable or another tone becomes the target, with a 2 put
-    back to 3 where a third tone follows (the rise is sandhi, not the word).
+    back to 3 where a third tone follows (the rise is sandhi, not the word). "Our reading" is
+    that of the G2P with the weights in ``model_path`` (the base model when fine-tuning, so the
+    targets do not depend on whatever polyphone.npz is installed).
     """
-    import sys
-
-    sys.path.insert(0, str(OUT.parents[2]))
     from wyoming_indextts.frontend.g2p_zh import G2PZh
+    from wyoming_indextts.frontend.polyphone import PolyphoneModel
     from wyoming_indextts.frontend.sentence import is_hanzi
 
-    g2p = G2PZh()
+    model = PolyphoneModel(str(model_path)) if model_path else None
+    g2p = G2PZh(model=model)
     model = g2p._model
     examples = []
     for text, syllables in baker_utterances(labels, ids):
@@ -142,72 +176,58 @@ def baker_utterances(labels: Path, ids: tuple[int, int]) -> Iterator[tuple[str, 
             yield re.sub(r"#\d", "", text.strip()), pinyin.split()
 
 
-def finetune(wheel_npz: Path, labels: Path, cpp_dir: Path, epochs: int = 4, out: Path = OUT, seed: int = 0) -> None:
-    """Fine-tune the BiLSTM on Biaobei 000001-008000 (derived labels) and the even lines of CPP dev.
+def cpp_examples(cpp_dir: Path, lines: slice = slice(None)) -> list[Example]:
+    """CPP dev items (``lines`` of them), as the benchmark reads them."""
+    from benchmarks.frontend_g2p import read_cpp
 
-    The odd lines of CPP dev and Biaobei 008001-009000 are never seen: they are what we report.
-    The last tenth of the training examples is kept for choosing the epoch.
-    """
+    return read_cpp(cpp_dir / "dev.sent", cpp_dir / "dev.lb")[lines]
+
+
+def train(base: dict[str, np.ndarray], examples: list[Example], settings: Settings) -> dict[str, np.ndarray]:
+    """Fine-tune the base weights on ``examples``; returns the npz arrays (vocabularies unchanged)."""
     import random
 
     import torch
     from torch import nn
 
-    torch.manual_seed(seed)
-    random.seed(seed)
-    data = dict(np.load(wheel_npz))
-    chars = data["chars"].tolist()
-    classes = [c.replace("u:", "v") for c in data["classes"].tolist()]
-    char_ids = {c: i for i, c in enumerate(chars) if i >= 4}
+    torch.set_num_threads(1)  # shared machine; also keeps the run deterministic
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    classes = [c.replace("u:", "v") for c in base["classes"].tolist()]
+    char_ids = {c: i for i, c in enumerate(base["chars"].tolist()) if i >= 4}
     class_ids = {c: i for i, c in enumerate(classes)}
     candidates = {}
-    for entry in data["polyphones"].tolist():
+    for entry in base["polyphones"].tolist():
         char, _, readings = entry.partition(":")
         candidates[char] = [class_ids[r] for r in readings.split(",") if r in class_ids]
-
-    examples = baker_examples(labels, (1, 8000))
-    print(f"{len(examples)} Biaobei examples")
-    sent = (cpp_dir / "dev.sent").read_text(encoding="utf-8").splitlines()[0::2]
-    lb = (cpp_dir / "dev.lb").read_text(encoding="utf-8").splitlines()[0::2]
-    for sentence, label in zip(sent, lb):
-        before, char, after = sentence.split("\u2581")
-        label = label.strip().replace("u:", "v")
-        if char in candidates and label in class_ids and class_ids[label] in candidates[char]:
-            examples.append((before + char + after, len(before), label))
-    random.shuffle(examples)
-    cut = len(examples) // 10
-    valid, train = examples[:cut], examples[cut:]
-    print(f"{len(train)} training, {len(valid)} validation examples")
+    examples = [(t, p, r) for t, p, r in examples if t[p] in candidates and class_ids.get(r) in candidates[t[p]]]
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.embedding = nn.Embedding(*data["embedding"].shape, padding_idx=0)
-            self.lstm = nn.LSTM(64, 32, batch_first=True, bidirectional=True)
-            self.fc1 = nn.Linear(64, 32)
-            self.fc2 = nn.Linear(32, len(classes))
+            self.embedding = nn.Embedding(*base["embedding"].shape, padding_idx=0)
+            self.lstm = nn.LSTM(base["embedding"].shape[1], base["fw_w_hh"].shape[1], batch_first=True,
+                                bidirectional=True)
+            self.fc1 = nn.Linear(*base["fc1_w"].shape[::-1])
+            self.fc2 = nn.Linear(*base["fc2_w"].shape[::-1])
 
         def forward(self, ids, lengths, positions):
-            x = self.embedding(ids)
-            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            out, _ = self.lstm(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+            packed = nn.utils.rnn.pack_padded_sequence(self.embedding(ids), lengths, batch_first=True,
+                                                       enforce_sorted=False)
+            out, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True)
             h = out[torch.arange(len(positions)), positions]
             return self.fc2(torch.relu(self.fc1(h)))
 
+    # npz name ↔ torch parameter name, both directions of the LSTM.
+    names = {"embedding": "embedding.weight", "fc1_w": "fc1.weight", "fc1_b": "fc1.bias",
+             "fc2_w": "fc2.weight", "fc2_b": "fc2.bias"}
+    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
+        for ours, theirs in (("w_ih", "weight_ih"), ("w_hh", "weight_hh"), ("b_ih", "bias_ih"), ("b_hh", "bias_hh")):
+            names[f"{direction}_{ours}"] = f"lstm.{theirs}_l0{suffix}"
     net = Net()
-    with torch.no_grad():
-        net.embedding.weight.copy_(torch.from_numpy(data["embedding"]))
-        for direction, suffix in (("fw", ""), ("bw", "_reverse")):
-            getattr(net.lstm, f"weight_ih_l0{suffix}").copy_(torch.from_numpy(data[f"{direction}_w_ih"]))
-            getattr(net.lstm, f"weight_hh_l0{suffix}").copy_(torch.from_numpy(data[f"{direction}_w_hh"]))
-            getattr(net.lstm, f"bias_ih_l0{suffix}").copy_(torch.from_numpy(data[f"{direction}_b_ih"]))
-            getattr(net.lstm, f"bias_hh_l0{suffix}").copy_(torch.from_numpy(data[f"{direction}_b_hh"]))
-        for name in ("fc1", "fc2"):
-            getattr(net, name).weight.copy_(torch.from_numpy(data[f"{name}_w"]))
-            getattr(net, name).bias.copy_(torch.from_numpy(data[f"{name}_b"]))
+    net.load_state_dict({theirs: torch.from_numpy(np.asarray(base[ours], np.float32)) for ours, theirs in names.items()})
 
-    def batch(items):
+    def batch(items: list[Example]):
         seqs = [[2] + [char_ids.get(c, 1) for c in text] + [3] for text, _, _ in items]
         lengths = torch.tensor([len(s) for s in seqs])
         ids = torch.zeros(len(seqs), int(lengths.max()), dtype=torch.long)
@@ -220,43 +240,103 @@ def finetune(wheel_npz: Path, labels: Path, cpp_dir: Path, epochs: int = 4, out:
         targets = torch.tensor([class_ids[t] for _, _, t in items])
         return ids, lengths, positions, mask, targets
 
-    def accuracy(items) -> float:
-        net.eval()
-        correct = 0
-        with torch.no_grad():
-            for k in range(0, len(items), 256):
-                ids, lengths, positions, mask, targets = batch(items[k : k + 256])
-                correct += int(((net(ids, lengths, positions) + mask).argmax(1) == targets).sum())
-        net.train()
-        return correct / len(items)
-
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
-    best = (accuracy(valid), {k: v.clone() for k, v in net.state_dict().items()})
-    print(f"epoch 0: validation {best[0]:.4f}")
-    for epoch in range(1, epochs + 1):
-        random.shuffle(train)
-        for k in range(0, len(train), 64):
-            ids, lengths, positions, mask, targets = batch(train[k : k + 64])
+    trained = [p for name, p in net.named_parameters() if not settings.head_only or name.startswith("fc")]
+    optimizer = torch.optim.Adam(trained, lr=settings.lr)
+    order = list(examples)
+    for epoch in range(settings.epochs):
+        rng.shuffle(order)
+        total = 0.0
+        for k in range(0, len(order), settings.batch):
+            ids, lengths, positions, mask, targets = batch(order[k : k + settings.batch])
             loss = nn.functional.cross_entropy(net(ids, lengths, positions) + mask, targets)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        score = accuracy(valid)
-        print(f"epoch {epoch}: validation {score:.4f}")
-        if score > best[0]:
-            best = (score, {k: v.clone() for k, v in net.state_dict().items()})
-    state = best[1]
-    arrays = {key: value for key, value in data.items()}
-    arrays["embedding"] = state["embedding.weight"].numpy()
-    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
-        for part in ("w_ih", "w_hh", "b_ih", "b_hh"):
-            name = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh"}[part]
-            arrays[f"{direction}_{part}"] = state[f"lstm.{name}_l0{suffix}"].numpy()
-    for name in ("fc1", "fc2"):
-        arrays[f"{name}_w"] = state[f"{name}.weight"].numpy()
-        arrays[f"{name}_b"] = state[f"{name}.bias"].numpy()
+            total += loss.item() * len(targets)
+        print(f"  epoch {epoch + 1}: training loss {total / len(order):.4f}", flush=True)
+    state = net.state_dict()
+    arrays = dict(base)
+    for ours, theirs in names.items():
+        tuned = state[theirs].numpy().astype(np.float32)
+        arrays[ours] = (base[ours] + settings.blend * (tuned - base[ours])).astype(np.float32)
+    return arrays
+
+
+def save(arrays: dict[str, np.ndarray], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out, **{k: np.asarray(v) for k, v in arrays.items()})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB), validation {best[0]:.4f}")
+
+
+Bonuses = tuple[float, float]  # (PHRASE_BONUS, COVER_BONUS) of g2p_zh
+
+
+def g2p_accuracy(arrays: dict[str, np.ndarray], items: list[Example],
+                 bonuses: Sequence[Bonuses] = ()) -> dict[Bonuses | None, float]:
+    """Whole-G2P accuracy on ``items`` with these weights (the benchmark's measure), for the
+    shipped decision constants (key None) and each (phrase, cover) bonus pair in ``bonuses``."""
+    import tempfile
+
+    from wyoming_indextts.frontend import g2p_zh
+    from wyoming_indextts.frontend.polyphone import PolyphoneModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "polyphone.npz"
+        save(arrays, path)
+        g2p = g2p_zh.G2PZh(model=PolyphoneModel(str(path)))
+    shipped = (g2p_zh.PHRASE_BONUS, g2p_zh.COVER_BONUS)
+    out: dict[Bonuses | None, float] = {}
+    try:
+        for pair in (None, *bonuses):
+            g2p_zh.PHRASE_BONUS, g2p_zh.COVER_BONUS = pair or shipped
+            out[pair] = sum(g2p.citation(t)[i] == r for t, i, r in items) / len(items)
+    finally:
+        g2p_zh.PHRASE_BONUS, g2p_zh.COVER_BONUS = shipped
+    return out
+
+
+def finetune(base_npz: Path, labels: Path, cpp_dir: Path, settings: Settings, out: Path = OUT) -> None:
+    """The shipped model: g2pM's weights nudged toward the Biaobei 000001-008000 readings (never
+    008001-009000, the tone dev part) and, if ``settings.cpp``, CPP dev. With the defaults no CPP
+    line is trained on, so all of CPP dev stays a held-out measure."""
+    base = dict(np.load(base_npz))
+    examples = cpp_examples(cpp_dir) if settings.cpp else []
+    if settings.baker:
+        examples += baker_examples(labels, (1, 8000), base_npz)
+    print(f"{len(examples)} training examples, {settings}")
+    save(train(base, examples, settings), out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+
+
+def crossval(base_npz: Path, labels: Path, cpp_dir: Path, grid: list[Settings],
+             bonuses: Sequence[Bonuses] = ()) -> None:
+    """2-fold cross-validation on CPP dev (train on the even lines if ``settings.cpp``, plus Biaobei
+    if ``settings.baker``; test on the odd lines; then swap): whole-G2P accuracy, the base weights
+    measured on the same folds, for several blends of each training run."""
+    base = dict(np.load(base_npz))
+    folds = [(cpp_examples(cpp_dir, slice(0, None, 2)), cpp_examples(cpp_dir, slice(1, None, 2)))]
+    folds.append(folds[0][::-1])
+    baker = baker_examples(labels, (1, 8000), base_npz) if any(s.baker and s.epochs for s in grid) else []
+    print(f"{len(baker)} Biaobei examples; folds of {len(folds[0][0])} / {len(folds[0][1])} CPP lines")
+
+    def report(name: str, scores: list[dict[Bonuses | None, float]]) -> None:
+        sizes = [len(test) for _, test in folds]
+        for pair in scores[0]:
+            per = [s[pair] for s in scores]
+            mean = sum(a * n for a, n in zip(per, sizes)) / sum(sizes)
+            label = "shipped" if pair is None else f"{pair[0]:g}/{pair[1]:g}"
+            print(f"{name}  bonuses {label}: odd {per[0]:.4%} even {per[1]:.4%}  mean {mean:.4%}", flush=True)
+
+    report("base", [g2p_accuracy(base, test, bonuses) for _, test in folds])
+    for settings in (s for s in grid if s.epochs):  # --epochs 0: the base weights only
+        print(settings, flush=True)
+        full = replace(settings, blend=1.0)  # blends are applied below, several from one training run
+        tuned = [train(base, (trainset if settings.cpp else []) + (baker if settings.baker else []), full)
+                 for trainset, _ in folds]
+        blends = sorted({settings.blend, 0.5, 0.7, 1.0})
+        for blend in blends:
+            arrays = [{k: (base[k] + blend * (t[k] - base[k])).astype(np.float32) if base[k].dtype.kind == "f"
+                       else base[k] for k in base} for t in tuned]
+            report(f"  blend {blend:g}", [g2p_accuracy(a, test, bonuses) for a, (_, test) in zip(arrays, folds)])
 
 
 def main() -> None:
@@ -268,14 +348,29 @@ def main() -> None:
     n = sub.add_parser("neutral")
     n.add_argument("labels", type=Path, help="Biaobei prosody labels")
     n.add_argument("--ids", default="1-8000", help="utterances to learn from (keep the dev part out)")
-    f = sub.add_parser("finetune")
-    f.add_argument("base", type=Path, help="npz written by convert (g2pM's weights)")
-    f.add_argument("labels", type=Path, help="Biaobei prosody labels")
-    f.add_argument("cpp", type=Path, help="folder with CPP dev.sent / dev.lb (even lines are used)")
-    f.add_argument("--epochs", type=int, default=4)
+    for name in ("finetune", "crossval"):
+        f = sub.add_parser(name)
+        f.add_argument("base", type=Path, help="npz written by convert (g2pM's weights)")
+        f.add_argument("labels", type=Path, help="Biaobei prosody labels (000001-008000 are used)")
+        f.add_argument("cpp", type=Path, help="folder with CPP dev.sent / dev.lb")
+        f.add_argument("--epochs", type=int, nargs="+", default=[Settings.epochs])
+        f.add_argument("--lr", type=float, nargs="+", default=[Settings.lr])
+        f.add_argument("--blend", type=float, default=Settings.blend)
+        f.add_argument("--train-cpp", action="store_true", help="train on CPP dev lines too")
+        f.add_argument("--no-baker", action="store_true", help="no Biaobei examples")
+        f.add_argument("--head-only", action="store_true", help="train the classifier layers only")
+        f.add_argument("--bonuses", nargs="*", default=[], metavar="PHRASE/COVER",
+                       help="crossval: g2p_zh PHRASE_BONUS/COVER_BONUS pairs to try besides the shipped ones")
     args = parser.parse_args()
-    if args.command == "finetune":
-        finetune(args.base, args.labels, args.cpp, args.epochs)
+    if args.command in ("finetune", "crossval"):
+        grid = [Settings(epochs=e, lr=lr, cpp=args.train_cpp, baker=not args.no_baker, blend=args.blend,
+                         head_only=args.head_only)
+                for e in args.epochs for lr in args.lr]
+        if args.command == "finetune":
+            finetune(args.base, args.labels, args.cpp, grid[0])
+        else:
+            pairs = [tuple(float(x) for x in b.split("/")) for b in args.bonuses]
+            crossval(args.base, args.labels, args.cpp, grid, pairs)
     elif args.command == "neutral":
         low, high = (int(x) for x in args.ids.split("-"))
         learn_neutral(args.labels, (low, high))

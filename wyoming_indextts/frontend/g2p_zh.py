@@ -7,8 +7,8 @@ Per sentence:
 2. Dictionary readings: pypinyin's phrase dictionary for whole words, its character dictionary
    otherwise.
 3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
-   picks among the character's readings. Where the word is in the phrase dictionary and the
-   model is unsure, the phrase reading stays (multi-character dictionary words are very reliable).
+   scores the character's readings; the phrase dictionary's readings weigh in (the word jieba
+   cut, and every dictionary word around the character), see PHRASE_BONUS.
 4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi.
 5. Erhua: 儿 closing a word (一会儿, 哪儿, 玩儿) merges into the syllable before it, Biaobei
    style: 一会儿 → ``yi2 huir4``.
@@ -23,6 +23,8 @@ after 儿 lands after 儿 in ``Sentence.prosody``. The engine turns ``huir4`` in
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 from pypinyin import Style, lazy_pinyin
@@ -44,8 +46,15 @@ LETTER_PINYIN: dict[str, tuple[str, ...]] = {
     "W": ("da2", "bu5", "liu5"), "X": ("ai2", "ke4", "si1"), "Y": ("wai4",), "Z": ("zei4",),
 }
 
-# Below this confidence the polyphone model defers to a multi-character dictionary word.
-PHRASE_DEFER_BELOW = 0.999  # tuned on the even lines of CPP dev
+# How a polyphone's reading is chosen: the model's log-probability of each candidate, plus
+# PHRASE_BONUS for the reading of the dictionary word jieba cut (multi-character dictionary words
+# are very reliable: the model must be e^5 ≈ 150 times surer to overrule one), plus COVER_BONUS
+# times the share of all phrase-dictionary words around the character (2-5 characters, whatever
+# jieba cut) that read it so. Chosen by 2-fold cross-validation on CPP dev (even/odd lines):
+# tools/train_polyphone.py crossval.
+PHRASE_BONUS = 5.0
+COVER_BONUS = 2.0
+_COVER_MAX = 5  # longest phrase-dictionary word looked up around a polyphone
 
 # Words ending in 儿 where 儿 is a syllable of its own (a child, a son ...), not erhua.
 NOT_ERHUA = frozenset(
@@ -187,7 +196,7 @@ class G2PZh:
         return [(p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins]
 
     def _disambiguate(self, text: str, words: list[_Word]) -> None:
-        """Polyphones in place: the model's reading, unless a dictionary word disagrees and it is unsure."""
+        """Polyphones in place: the model's scores weighed with the phrase dictionary's readings."""
         targets = [
             (word, k)
             for word in words
@@ -201,15 +210,23 @@ class G2PZh:
         for (word, k), score in zip(targets, scores):
             if not score:
                 continue
-            best = max(score, key=score.__getitem__)
             current = word.pinyin[k]
+            votes = _phrase_votes(text, word.start + k)
+            voters = sum(votes.values())
+
+            def weight(reading: str) -> float:
+                value = math.log(max(score[reading], 1e-9))
+                if word.phrase and reading == current:
+                    value += PHRASE_BONUS
+                if voters:
+                    value += COVER_BONUS * votes[reading] / voters
+                return value
+
+            best = max(score, key=weight)
             if best == current:
                 continue
-            if word.phrase and (
-                score[best] < PHRASE_DEFER_BELOW
-                # A dictionary word's neutral tone is deliberate (桌子 zhuo1 zi5): keep it.
-                or (current.endswith("5") and current[:-1] == best[:-1])
-            ):
+            # A dictionary word's neutral tone is deliberate (桌子 zhuo1 zi5): keep it.
+            if word.phrase and current.endswith("5") and current[:-1] == best[:-1]:
                 continue
             word.pinyin[k] = best
 
@@ -237,3 +254,15 @@ class G2PZh:
             return k == len(word.text) - 1 and word.text not in NOT_ERHUA and not word.text.startswith("儿")
         # 儿 cut off as a word of its own: erhua after a one-character word (这儿, 玩儿).
         return w > 0 and len(run[w - 1].text) == 1 and not run[w - 1].locked and run[w - 1].text not in "女婴孤幼"
+
+
+def _phrase_votes(text: str, index: int) -> Counter[str]:
+    """The reading of ``text[index]`` in each phrase-dictionary word of 2-5 Chinese characters
+    that contains it (overlapping words included: jieba keeps only one cut)."""
+    votes: Counter[str] = Counter()
+    for start in range(max(0, index - _COVER_MAX + 1), index + 1):
+        for end in range(max(index + 1, start + 2), min(len(text), start + _COVER_MAX) + 1):
+            phrase = PHRASES_DICT.get(text[start:end])
+            if phrase and len(phrase) == end - start:
+                votes[_tone3(phrase[index - start][0])] += 1
+    return votes

@@ -1,7 +1,8 @@
 """Polyphone disambiguation: a small character BiLSTM picks the reading of 行, 长, 了 ... in context.
 
 The weights (``data/polyphone.npz``, 1.5 MB) are g2pM's (Park & Lee 2020, Apache-2.0; trained
-on the CPP train split). This is our own numpy forward pass: embedding → one bidirectional LSTM
+on the CPP train split), nudged toward the Biaobei readings (``tools/train_polyphone.py finetune``;
+see ``data/README.md``). This is our own numpy forward pass: embedding → one bidirectional LSTM
 layer (32 units each way) → ReLU layer → logits over 876 toned syllables, masked to the readings
 the character can have. Only the characters in the model's polyphone list go through it.
 """
