@@ -52,6 +52,19 @@ def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
     assert spoken(g2p, "女儿") == ["nv3", "er2"]  # 儿 as a syllable of its own
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("老人对儿子说", ["lao3", "ren2", "dui4", "er2", "zi5", "shuo1"]),  # 儿 starting a word never merges
+        ("他为给儿子治病", ["ta1", "wei4", "gei3", "er2", "zi5", "zhi4", "bing4"]),
+        ("你去哪儿", ["ni3", "qu4", "nar3"]),
+        ("这一块儿", ["zhe4", "yi2", "kuair4"]),
+    ],
+)
+def test_erhua_decisions(g2p: G2PZh, text: str, expected: list[str]) -> None:
+    assert spoken(g2p, text) == expected
+
+
 def test_lexicon_override_wins() -> None:
     g2p = G2PZh({"银行": "yin2 xing2", "你好": "ni3 hao3"})
     assert spoken(g2p, "去银行") == ["qu4", "yin2", "xing2"]

@@ -24,6 +24,8 @@ after 儿 lands after 儿 in ``Sentence.prosody``. The engine turns ``huir4`` in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
@@ -52,6 +54,40 @@ NOT_ERHUA = frozenset(
     "女儿 婴儿 孤儿 幼儿 健儿 宠儿 胎儿 患儿 少儿 男儿 托儿 儿 新生儿 混血儿 弃儿 孩儿 侄儿 "
     "犬儿 孙儿 幸运儿 低能儿 育婴儿 乳儿 小儿 病儿 产儿 早产儿 畸形儿 弄潮儿 中国儿 宁馨儿".split()
 )
+
+
+# Spoken units ending in 儿 and whether the Biaobei speaker merges 儿 (erhua, ``1``) or says it
+# as a syllable (``0``), learned from 000001–008000 by ``tools/train_tones.py erhua``. The key is
+# the word that ends in 儿, or, where 儿 was cut off as a word of its own, the word before it + 儿.
+_ERHUA_FILE = "erhua_words.txt"
+
+
+@lru_cache(maxsize=1)
+def erhua_words() -> dict[str, bool]:
+    try:
+        text = (resources.files("wyoming_indextts") / "data" / _ERHUA_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    table: dict[str, bool] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, _, merged = line.partition("\t")
+            table[word] = merged == "1"
+    return table
+
+
+def erhua_key(texts: list[str], w: int, k: int) -> str | None:
+    """The unit 儿 at ``texts[w][k]`` would merge into, or None where it never merges.
+
+    儿 starting or inside a word (儿子, 幼儿园) is a syllable; closing a word (那儿, 女儿) the
+    key is the word; cut off alone (老汉 | 儿) it is the word before it + 儿.
+    """
+    word = texts[w]
+    if k < len(word) - 1:
+        return None
+    if len(word) > 1:
+        return None if word.startswith("儿") else word
+    return texts[w - 1] + word if w > 0 else None
 
 
 @dataclass(frozen=True)
@@ -233,7 +269,16 @@ class G2PZh:
         word = run[w]
         if word.locked or not word.pinyin[k].startswith("er"):
             return False
-        if k > 0:
-            return k == len(word.text) - 1 and word.text not in NOT_ERHUA and not word.text.startswith("儿")
-        # 儿 cut off as a word of its own: erhua after a one-character word (这儿, 玩儿).
-        return w > 0 and len(run[w - 1].text) == 1 and not run[w - 1].locked and run[w - 1].text not in "女婴孤幼"
+        if w > 0 and len(word.text) == 1 and run[w - 1].locked:
+            return False
+        key = erhua_key([r.text for r in run], w, k)
+        if key is None:
+            return False
+        learned = erhua_words().get(key)
+        if learned is not None:
+            return learned
+        if len(word.text) > 1:
+            return word.text not in NOT_ERHUA
+        # 儿 cut off alone and never seen: after a one-character word mostly the diminutive
+        # (这儿, 玩儿); after a longer word mostly "son" or the end of a name (应采 | 儿).
+        return len(run[w - 1].text) == 1 and run[w - 1].text not in "女婴孤幼"
