@@ -141,8 +141,9 @@ def evaluate_baker(labels_path: Path, ids_range: tuple[int, int] = HELD_OUT, sys
     """Syllable error rate (tone included) against the surface pinyin; utterances whose length
     we get wrong (an erhua decision that differs) count every syllable of theirs as wrong."""
     items, skipped = baker_items(labels_path, ids_range)
-    if system == "ours":
-        g2p = G2PZh()
+    if system in ("ours", "rules"):
+        # "rules": tone_sandhi alone, without the trained tone corrector.
+        g2p = G2PZh(correct_tones=system == "ours")
         predict = lambda text: [r.pinyin[0] for r in g2p(text) if is_hanzi(r.char)]  # noqa: E731
     else:
         predict = _pypinyin_g2p(system == "pypinyin+sandhi")
@@ -194,11 +195,11 @@ def categorize(g2p: G2PZh, text: str, ours: list[str], theirs: list[str], bad: l
     return out
 
 
-def error_breakdown(labels_path: Path, ids_range: tuple[int, int]) -> tuple[dict, dict[str, int], list]:
+def error_breakdown(labels_path: Path, ids_range: tuple[int, int], system: str = "ours") -> tuple[dict, dict[str, int], list]:
     """SER result, wrong syllables per category (length mismatches count all their syllables),
     and (category, text, ours, theirs, index) for every wrong syllable."""
     errors: list = []
-    result = evaluate_baker(labels_path, ids_range, "ours", errors)
+    result = evaluate_baker(labels_path, ids_range, system, errors)
     g2p = G2PZh()
     counts = dict.fromkeys(CATEGORIES, 0)
     counts["length (erhua)"] = result.get("mismatch_syllables", 0)
@@ -218,10 +219,11 @@ def main() -> None:
     args = parser.parse_args()
     low, high = (int(x) for x in args.ids.split("-"))
     if args.errors:
-        result, counts, examples = error_breakdown(args.data / "baker" / "prosody_labels_000001-009000.txt", (low, high))
-        print(f"Baker {low:06d}-{high:06d} ours SER {result['ser']:.2%} over {result['syllables']} syllables")
-        for category, n in counts.items():
-            print(f"  {category:26s} {n:5d}  {n / result['syllables']:.2%}")
+        for system in ("rules", "ours"):
+            result, counts, _ = error_breakdown(args.data / "baker" / "prosody_labels_000001-009000.txt", (low, high), system)
+            print(f"Baker {low:06d}-{high:06d} {system} SER {result['ser']:.2%} over {result['syllables']} syllables")
+            for category, n in counts.items():
+                print(f"  {category:26s} {n:5d}  {n / result['syllables']:.2%}")
         return
     cpp = args.data / "cpp"
     baker = args.data / "baker" / "prosody_labels_000001-009000.txt"
@@ -229,7 +231,7 @@ def main() -> None:
         r = evaluate_cpp(cpp / "dev.sent", cpp / "dev.lb", system)
         print(f"CPP dev   {system:16s} accuracy {r['accuracy']:.2%} over {r['sentences']} sentences"
               + (f", {r['ms_per_sentence']:.2f} ms/sentence (full G2P)" if system == "ours" else ""))
-    for system in ("pypinyin", "pypinyin+sandhi", "ours"):
+    for system in ("pypinyin", "pypinyin+sandhi", "rules", "ours"):
         r = evaluate_baker(baker, (low, high), system)
         print(f"Baker {low:06d}-{high:06d} {system:16s} SER {r['ser']:.2%} over {r['syllables']} syllables,"
               f" {r['utterances']} utterances ({r['skipped']} skipped, {r['length_mismatch']} with a different"

@@ -9,7 +9,9 @@ Per sentence:
 3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
    picks among the character's readings. Where the word is in the phrase dictionary and the
    model is unsure, the phrase reading stays (multi-character dictionary words are very reliable).
-4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi.
+4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi; then the
+   tone corrector (``tone_model.py``), a small BiLSTM trained on the Biaobei labels, revises
+   the tone digits it is confident about (never the syllable).
 5. Erhua: 儿 closing a word (一会儿, 哪儿, 玩儿) merges into the syllable before it, Biaobei
    style: 一会儿 → ``yi2 huir4``.
 
@@ -34,6 +36,8 @@ from pypinyin.seg.mmseg import seg as _mmseg
 
 from . import tone_sandhi
 from .polyphone import PolyphoneModel, default_model
+from .tone_model import ToneModel
+from .tone_model import default_model as default_tone_model
 from .sentence import is_hanzi
 
 # How Chinese speakers name Latin letters, in pinyin the default voice can say.
@@ -120,10 +124,13 @@ class G2PZh:
     Thread-safe: no state changes after construction.
     """
 
-    def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None) -> None:
+    def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None,
+                 tone_model: ToneModel | None = None, correct_tones: bool = True) -> None:
         self._lexicon = {w: tuple(p.split()) for w, p in (lexicon or {}).items() if len(p.split()) == len(w)}
         self._longest = max((len(w) for w in self._lexicon), default=0)
         self._model = model or default_model()
+        # correct_tones=False: the rules of tone_sandhi alone (benchmarks compare the two).
+        self._tone_model = (tone_model or default_tone_model()) if correct_tones else None
         try:
             import jieba
         except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die
@@ -251,7 +258,14 @@ class G2PZh:
 
     def _spoken(self, run: list[_Word]) -> list[Reading]:
         texts = [w.text for w in run]
-        spoken = tone_sandhi.apply(texts, [w.pinyin for w in run], [w.locked for w in run])
+        locked = [w.locked for w in run]
+        citation = [w.pinyin for w in run]
+        if self._tone_model is None:
+            spoken = tone_sandhi.apply(texts, citation, locked)
+        else:
+            # The corrector reads the rules without the word list and the list's tones apart.
+            spoken = tone_sandhi.apply(texts, citation, locked, word_list=False)
+            self._tone_model.correct(texts, citation, spoken, tone_sandhi.listed(texts), locked)
         readings: list[Reading] = []
         for w, (word, syllables) in enumerate(zip(run, spoken)):
             for k, (char, syllable) in enumerate(zip(word.text, syllables)):
