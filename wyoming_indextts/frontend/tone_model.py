@@ -89,19 +89,42 @@ class ToneModel:
             projections = [t @ w_ih[:, widths[i] : widths[i + 1]].T for i, t in enumerate(tables)]
             projections[0] = projections[0] + bias
             self._inputs[direction] = projections
-        self._hh = {d: np.ascontiguousarray(w[f"{d}_w_hh"].astype(np.float32).T) for d in ("fw", "bw")}
+        # Both directions advance in one loop (forward at t, backward at T-1-t): one matrix
+        # product per step with a block-diagonal recurrent matrix, gates laid out
+        # [i_fw i_bw | f_fw f_bw | g_fw g_bw | o_fw o_bw].
+        hidden = w["fw_w_hh"].shape[1]
+        w_hh = np.zeros((2 * hidden, 8 * hidden), dtype=np.float32)
+        for d, direction in enumerate(("fw", "bw")):
+            recurrent = w[f"{direction}_w_hh"].astype(np.float32).T  # (hidden, 4 hidden)
+            for gate in range(4):
+                column = gate * 2 * hidden + d * hidden
+                w_hh[d * hidden : (d + 1) * hidden, column : column + hidden] = recurrent[:, gate * hidden : (gate + 1) * hidden]
+        self._w_hh = w_hh
         self._out_w = w["out_w"].astype(np.float32).T.copy()
         self._out_b = w["out_b"].astype(np.float32)
-        self._hidden = self._hh["fw"].shape[0]
+        self._hidden = hidden
 
     def probabilities(self, x: Encoded) -> np.ndarray:
         """(characters × 5) probabilities of tones 1–5."""
         steps = len(x.chars)
-        out = np.empty((steps, 2 * self._hidden), dtype=np.float32)
-        for d, (direction, order) in enumerate((("fw", range(steps)), ("bw", range(steps - 1, -1, -1)))):
+        hidden = self._hidden
+        per_direction = []
+        for direction in ("fw", "bw"):
             char_p, cit_p, rule_p, place_p, listed_p = self._inputs[direction]
-            inputs = char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed]
-            self._run(inputs, self._hh[direction], order, out[:, d * self._hidden : (d + 1) * self._hidden])
+            per_direction.append(char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed])
+        fw, bw = per_direction
+        inputs = np.stack([fw.reshape(steps, 4, hidden), bw[::-1].reshape(steps, 4, hidden)], axis=2).reshape(steps, 8 * hidden)
+        out = np.empty((steps, 2 * hidden), dtype=np.float32)
+        h = np.zeros(2 * hidden, dtype=np.float32)
+        c = np.zeros(2 * hidden, dtype=np.float32)
+        two = 2 * hidden
+        for t in range(steps):
+            gates = inputs[t] + h @ self._w_hh
+            sig = _sigmoid(gates)
+            c = sig[two : 2 * two] * c + sig[:two] * np.tanh(gates[2 * two : 3 * two])
+            h = sig[3 * two :] * np.tanh(c)
+            out[t, :hidden] = h[:hidden]
+            out[steps - 1 - t, hidden:] = h[hidden:]
         logits = out @ self._out_w + self._out_b
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
@@ -125,21 +148,6 @@ class ToneModel:
                     digit = b if p[i, b] >= self.threshold else fallback
                     syllables[k] = (syllable[:-1] if syllable[-1:].isdigit() else syllable) + TONES[digit]
                 i += 1
-
-    @staticmethod
-    def _run(inputs: np.ndarray, w_hh: np.ndarray, order: range, out: np.ndarray) -> None:
-        hidden = w_hh.shape[0]
-        h = np.zeros(hidden, dtype=np.float32)
-        c = np.zeros(hidden, dtype=np.float32)
-        for t in order:
-            gates = inputs[t] + h @ w_hh
-            i = _sigmoid(gates[:hidden])
-            f = _sigmoid(gates[hidden : 2 * hidden])
-            g = np.tanh(gates[2 * hidden : 3 * hidden])
-            o = _sigmoid(gates[3 * hidden :])
-            c = f * c + i * g
-            h = o * np.tanh(c)
-            out[t] = h
 
 
 @lru_cache(maxsize=1)
