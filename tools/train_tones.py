@@ -325,6 +325,7 @@ def main() -> None:
     t.add_argument("--threshold", type=float, default=0.5, help="confidence needed to change the rules' tone")
     t.add_argument("--hidden", type=int, default=64, help="LSTM units each way")
     t.add_argument("--char-dim", type=int, default=48)
+    t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", type=Path, default=TAGGER_OUT)
     args = parser.parse_args()
     low, high = (int(x) for x in args.ids.split("-"))
@@ -333,7 +334,7 @@ def main() -> None:
     elif args.command == "tagger":
         dev = tuple(int(x) for x in args.dev.split("-")) if args.dev else None
         train_tagger(args.labels, (low, high), dev, args.epochs, args.threshold, args.out,
-                     hidden=args.hidden, char_dim=args.char_dim)
+                     hidden=args.hidden, char_dim=args.char_dim, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from pypinyin.seg.mmseg import seg as _mmseg
 
 from . import tone_sandhi
 from .polyphone import PolyphoneModel, default_model
-from .tone_model import ToneModel
+from .tone_model import Run, ToneModel
 from .tone_model import default_model as default_tone_model
 from .sentence import is_hanzi
 
@@ -146,21 +146,34 @@ class G2PZh:
     def __call__(self, text: str) -> list[Reading]:
         words = self._words(text)
         self._disambiguate(text, words)
-        readings: list[Reading] = []
+        # Runs of Chinese words (tones as spoken are decided per run, all runs of the sentence
+        # through the tone corrector at once) and the letters between them, in order.
+        pieces: list[tuple[list[_Word], list[list[str]]] | _Word] = []
         run: list[_Word] = []
         for word in words + [None]:
             if word is not None and word.pinyin:
                 run.append(word)
                 continue
             if run:
-                readings.extend(self._spoken(run))
+                pieces.append((run, self._rule_tones(run)))
                 run = []
-            if word is None:
+            if word is not None:
+                pieces.append(word)
+        if self._tone_model is not None:
+            self._tone_model.correct([
+                Run([w.text for w in r], [w.pinyin for w in r], spoken,
+                    tone_sandhi.listed([w.text for w in r]), [w.locked for w in r])
+                for r, spoken in (p for p in pieces if isinstance(p, tuple))
+            ])
+        readings: list[Reading] = []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                readings.extend(self._spoken(*piece))
                 continue
-            for offset, char in enumerate(word.text):
+            for offset, char in enumerate(piece.text):
                 letter = LETTER_PINYIN.get(char.upper()) if char.isascii() else None
                 if letter:
-                    readings.append(Reading(word.start + offset, char, letter, True))
+                    readings.append(Reading(piece.start + offset, char, letter, True))
         return readings
 
     def citation(self, text: str) -> list[str]:
@@ -256,16 +269,14 @@ class G2PZh:
                 continue
             word.pinyin[k] = best
 
-    def _spoken(self, run: list[_Word]) -> list[Reading]:
-        texts = [w.text for w in run]
-        locked = [w.locked for w in run]
-        citation = [w.pinyin for w in run]
-        if self._tone_model is None:
-            spoken = tone_sandhi.apply(texts, citation, locked)
-        else:
-            # The corrector reads the rules without the word list and the list's tones apart.
-            spoken = tone_sandhi.apply(texts, citation, locked, word_list=False)
-            self._tone_model.correct(texts, citation, spoken, tone_sandhi.listed(texts), locked)
+    def _rule_tones(self, run: list[_Word]) -> list[list[str]]:
+        """The rules' tones for a run; with the tone corrector, without the word list, which
+        the corrector reads as an input of its own."""
+        return tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run], [w.locked for w in run],
+                                 word_list=self._tone_model is None)
+
+    def _spoken(self, run: list[_Word], spoken: list[list[str]]) -> list[Reading]:
+        """Readings of a run with its spoken tones; erhua merges 儿 here."""
         readings: list[Reading] = []
         for w, (word, syllables) in enumerate(zip(run, spoken)):
             for k, (char, syllable) in enumerate(zip(word.text, syllables)):

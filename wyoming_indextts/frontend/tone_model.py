@@ -65,8 +65,20 @@ def encode(words: Sequence[str], citation: Sequence[Sequence[str]], spoken: Sequ
     return Encoded(as_array(chars), as_array(cit), as_array(rule), as_array(place), as_array(listed_ids))
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+@dataclass(frozen=True)
+class Run:
+    """One unpunctuated run of words as ``G2PZh`` hands it over; ``spoken`` is revised in place."""
+
+    words: Sequence[str]
+    citation: Sequence[Sequence[str]]
+    spoken: list[list[str]]
+    listed: Sequence[str]
+    locked: Sequence[bool] = ()
+
+
+# PyTorch's LSTM gate order is i, f, g, o; we lay gates out i, f, o, g so that the three
+# sigmoid gates are one contiguous slice.
+_GATE_ORDER = (0, 1, 3, 2)
 
 
 class ToneModel:
@@ -79,75 +91,101 @@ class ToneModel:
             w = {k: data[k] for k in data.files}
         self.char_ids: dict[str, int] = {c: i + 1 for i, c in enumerate(str(w["chars"]))}
         self.threshold = float(w["threshold"])
+        hidden = w["fw_w_hh"].shape[1]
+        self._hidden = hidden
+        # sigmoid(x) = 0.5 tanh(x / 2) + 0.5: the sigmoid gates' weights are halved here so that one
+        # tanh over all gates serves every gate at run time.
+        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)]).astype(np.float32)
+
+        def reorder(array: np.ndarray) -> np.ndarray:  # rows in PyTorch gate order → ours, scaled
+            stacked = np.concatenate([array[g * hidden : (g + 1) * hidden] for g in _GATE_ORDER]).astype(np.float32)
+            return stacked * (scale[:, None] if stacked.ndim == 2 else scale)
+
         tables = [w[name].astype(np.float32) for name in ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")]
         widths = np.cumsum([0] + [t.shape[1] for t in tables])
-        # Input projections for every table entry, both directions: four lookups per step.
-        self._inputs = {}
+        # Input projections for every table entry, both directions: five lookups per character.
+        self._inputs: dict[str, list[np.ndarray]] = {}
         for direction in ("fw", "bw"):
-            w_ih = w[f"{direction}_w_ih"].astype(np.float32)
-            bias = (w[f"{direction}_b_ih"] + w[f"{direction}_b_hh"]).astype(np.float32)
+            w_ih = reorder(w[f"{direction}_w_ih"])
+            bias = reorder(w[f"{direction}_b_ih"] + w[f"{direction}_b_hh"])
             projections = [t @ w_ih[:, widths[i] : widths[i + 1]].T for i, t in enumerate(tables)]
             projections[0] = projections[0] + bias
             self._inputs[direction] = projections
         # Both directions advance in one loop (forward at t, backward at T-1-t): one matrix
         # product per step with a block-diagonal recurrent matrix, gates laid out
-        # [i_fw i_bw | f_fw f_bw | g_fw g_bw | o_fw o_bw].
-        hidden = w["fw_w_hh"].shape[1]
+        # [i_fw i_bw | f_fw f_bw | o_fw o_bw | g_fw g_bw].
         w_hh = np.zeros((2 * hidden, 8 * hidden), dtype=np.float32)
         for d, direction in enumerate(("fw", "bw")):
-            recurrent = w[f"{direction}_w_hh"].astype(np.float32).T  # (hidden, 4 hidden)
+            recurrent = reorder(w[f"{direction}_w_hh"]).T  # (hidden, 4 hidden)
             for gate in range(4):
                 column = gate * 2 * hidden + d * hidden
                 w_hh[d * hidden : (d + 1) * hidden, column : column + hidden] = recurrent[:, gate * hidden : (gate + 1) * hidden]
         self._w_hh = w_hh
         self._out_w = w["out_w"].astype(np.float32).T.copy()
         self._out_b = w["out_b"].astype(np.float32)
-        self._hidden = hidden
+
+    def probabilities_many(self, xs: Sequence[Encoded]) -> list[np.ndarray]:
+        """For each run, (characters × 5) probabilities of tones 1–5; the runs go through the
+        LSTM side by side (one step per character of the longest run), padding at their ends."""
+        hidden, two = self._hidden, 2 * self._hidden
+        lengths = [len(x.chars) for x in xs]
+        steps = max(lengths)
+        inputs = np.zeros((steps, len(xs), 8 * hidden), dtype=np.float32)
+        for b, x in enumerate(xs):
+            n = lengths[b]
+            both = []
+            for direction in ("fw", "bw"):
+                char_p, cit_p, rule_p, place_p, listed_p = self._inputs[direction]
+                both.append(char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed])
+            fw, bw = both
+            inputs[:n, b] = np.stack([fw.reshape(n, 4, hidden), bw[::-1].reshape(n, 4, hidden)], axis=2).reshape(n, 8 * hidden)
+        out = np.empty((steps, len(xs), two), dtype=np.float32)
+        h = np.zeros((len(xs), two), dtype=np.float32)
+        c = np.zeros((len(xs), two), dtype=np.float32)
+        gates = np.empty((len(xs), 8 * hidden), dtype=np.float32)
+        for t in range(steps):
+            np.dot(h, self._w_hh, out=gates)
+            gates += inputs[t]
+            np.tanh(gates, out=gates)
+            sig = gates[:, : 3 * two]
+            sig *= 0.5
+            sig += 0.5
+            c *= gates[:, two : 2 * two]
+            c += gates[:, :two] * gates[:, 3 * two :]
+            h = gates[:, 2 * two : 3 * two] * np.tanh(c)
+            out[t] = h
+        result = []
+        for b, n in enumerate(lengths):
+            features = np.concatenate([out[:n, b, :hidden], out[n - 1 :: -1, b, hidden:] if n else out[:0, b, hidden:]], axis=1)
+            logits = features @ self._out_w + self._out_b
+            logits -= logits.max(axis=1, keepdims=True)
+            p = np.exp(logits)
+            result.append(p / p.sum(axis=1, keepdims=True))
+        return result
 
     def probabilities(self, x: Encoded) -> np.ndarray:
-        """(characters × 5) probabilities of tones 1–5."""
-        steps = len(x.chars)
-        hidden = self._hidden
-        per_direction = []
-        for direction in ("fw", "bw"):
-            char_p, cit_p, rule_p, place_p, listed_p = self._inputs[direction]
-            per_direction.append(char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed])
-        fw, bw = per_direction
-        inputs = np.stack([fw.reshape(steps, 4, hidden), bw[::-1].reshape(steps, 4, hidden)], axis=2).reshape(steps, 8 * hidden)
-        out = np.empty((steps, 2 * hidden), dtype=np.float32)
-        h = np.zeros(2 * hidden, dtype=np.float32)
-        c = np.zeros(2 * hidden, dtype=np.float32)
-        two = 2 * hidden
-        for t in range(steps):
-            gates = inputs[t] + h @ self._w_hh
-            sig = _sigmoid(gates)
-            c = sig[two : 2 * two] * c + sig[:two] * np.tanh(gates[2 * two : 3 * two])
-            h = sig[3 * two :] * np.tanh(c)
-            out[t, :hidden] = h[:hidden]
-            out[steps - 1 - t, hidden:] = h[hidden:]
-        logits = out @ self._out_w + self._out_b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        """(characters × 5) probabilities of tones 1–5 for one run."""
+        return self.probabilities_many([x])[0]
 
-    def correct(self, words: Sequence[str], citation: Sequence[Sequence[str]], spoken: list[list[str]],
-                listed: Sequence[str], locked: Sequence[bool] = ()) -> None:
-        """Revise ``spoken`` (the rules' tones without the word list) in place: the tone the model
-        is sure of (≥ threshold) replaces the rules', else the list's tone where it has one."""
-        x = encode(words, citation, spoken, listed, self.char_ids)
-        if not len(x.chars):
+    def correct(self, runs: Sequence[Run]) -> None:
+        """Revise each run's ``spoken`` (the rules' tones without the word list) in place: the
+        tone the model is sure of (≥ threshold) replaces the rules', else the list's tone where
+        it has one, else the rules' stays. Locked (user lexicon) words are left alone."""
+        runs = [r for r in runs if r.words]
+        if not runs:
             return
-        p = self.probabilities(x)
-        best = p.argmax(axis=1)
-        i = 0
-        for w, syllables in enumerate(spoken):
-            for k, syllable in enumerate(syllables):
-                if not (locked and locked[w]) and syllable:
-                    b = int(best[i])
-                    fallback = int(x.listed[i]) if x.listed[i] < 5 else int(x.rule[i])
-                    digit = b if p[i, b] >= self.threshold else fallback
-                    syllables[k] = (syllable[:-1] if syllable[-1:].isdigit() else syllable) + TONES[digit]
-                i += 1
+        xs = [encode(r.words, r.citation, r.spoken, r.listed, self.char_ids) for r in runs]
+        for run, x, p in zip(runs, xs, self.probabilities_many(xs)):
+            best = p.argmax(axis=1)
+            i = 0
+            for w, syllables in enumerate(run.spoken):
+                for k, syllable in enumerate(syllables):
+                    if not (run.locked and run.locked[w]) and syllable:
+                        b = int(best[i])
+                        fallback = int(x.listed[i]) if x.listed[i] < 5 else int(x.rule[i])
+                        digit = b if p[i, b] >= self.threshold else fallback
+                        syllables[k] = (syllable[:-1] if syllable[-1:].isdigit() else syllable) + TONES[digit]
+                    i += 1
 
 
 @lru_cache(maxsize=1)
