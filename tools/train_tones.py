@@ -1,18 +1,26 @@
 """Learn the spoken-tone data of the Chinese front end from the Biaobei (CSMSC) surface labels.
 
-    python tools/train_tones.py erhua ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-8000
+Never learn from 008001–009000 (the benchmark's held-out part). To rebuild everything, in order
+(the tagger reads the neutral-tone list, so the list comes first):
 
-``tagger``: trains the tone corrector (``wyoming_indextts/frontend/tone_model.py``) and writes
-``wyoming_indextts/data/tone_model.npz``. Its inputs include the rules' tones, and the rules
-include the neutral-tone word list learned from the same utterances; so that the tagger does not
-learn to trust a list that has seen the answer, the training inputs are made with lists learned
-on the *other* folds (cross-fitting), as the run-time list is on unseen text.
+    L=../shared/data/baker/prosody_labels_000001-009000.txt
+    python tools/train_tones.py erhua $L --ids 1-8000
+    python tools/train_polyphone.py neutral $L --ids 1-8000
+    python tools/train_tones.py tagger $L --ids 1-8000 --epochs 8
 
-    python tools/train_tones.py tagger ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-8000
+To choose settings, train on 1-7000 and watch our own slice: ``--ids 1-7000 --dev 7001-8000
+--out /tmp/x.npz`` (the dev inputs then use a list learned on 1-7000 only).
 
 ``erhua``: writes ``wyoming_indextts/data/erhua_words.txt``, for every unit ending in 儿 seen in
 the labels (the word, or the word before a lone 儿 + 儿), whether the speaker merges 儿 into
-the syllable before it. Never learn from 008001–009000 (the benchmark's held-out part).
+the syllable before it.
+
+``tagger``: trains the tone corrector (``wyoming_indextts/frontend/tone_model.py``; PyTorch,
+one thread, about 5 minutes on one core) and writes ``wyoming_indextts/data/tone_model.npz``. Its
+inputs include the rules' tones and the neutral-tone list's tones, and that list is learned from
+the same utterances; so that the tagger does not learn to trust a list that has seen the answer,
+the training inputs are made with lists learned on the *other* folds (cross-fitting), as the
+run-time list is on unseen text.
 
 Training-only tooling: nothing here is imported at run time.
 """

@@ -8,6 +8,10 @@ Order matters: neutral tones first (a neutral syllable takes no part in 3-3 sand
 (they look at the next syllable's *citation* tone), then third-tone sandhi.
 
 Erhua is not here: it changes the number of syllables, so ``g2p_zh`` merges 儿 itself.
+
+These rules are the first pass. ``g2p_zh`` then hands them to the trained tone corrector
+(``tone_model``), which reads them without the learned word list and the list's tones as a
+separate input, and has the last word on each tone digit it is confident about.
 """
 
 from __future__ import annotations
