@@ -141,40 +141,97 @@ def evaluate_baker(labels_path: Path, ids_range: tuple[int, int] = HELD_OUT, sys
     """Syllable error rate (tone included) against the surface pinyin; utterances whose length
     we get wrong (an erhua decision that differs) count every syllable of theirs as wrong."""
     items, skipped = baker_items(labels_path, ids_range)
-    if system == "ours":
-        g2p = G2PZh()
+    if system in ("ours", "rules"):
+        # "rules": tone_sandhi alone, without the trained tone corrector.
+        g2p = G2PZh(correct_tones=system == "ours")
         predict = lambda text: [r.pinyin[0] for r in g2p(text) if is_hanzi(r.char)]  # noqa: E731
     else:
         predict = _pypinyin_g2p(system == "pypinyin+sandhi")
-    wrong = total = length_mismatch = 0
+    wrong = total = length_mismatch = mismatch_syllables = 0
     for text, syllables in items:
         ours = [p.replace("ü", "v") for p in predict(text)]
         total += len(syllables)
         if len(ours) != len(syllables):
             length_mismatch += 1
             wrong += len(syllables)
+            mismatch_syllables += len(syllables)
             continue
         bad = [k for k, (a, b) in enumerate(zip(ours, syllables)) if a != b]
         wrong += len(bad)
         if errors is not None and bad:
             errors.append((text, ours, syllables, bad))
     return {"system": system, "utterances": len(items), "skipped": skipped, "syllables": total,
-            "length_mismatch": length_mismatch, "ser": wrong / total}
+            "length_mismatch": length_mismatch, "mismatch_syllables": mismatch_syllables, "ser": wrong / total}
+
+
+# Error categories, in the order they are tested (first match wins).
+CATEGORIES = ("length (erhua)", "syllable (polyphone)", "一/不", "missed neutral", "spurious neutral",
+              "3-3 missed inside word", "3-3 missed across words", "3-3 wrongly applied", "other tone")
+
+
+def categorize(g2p: G2PZh, text: str, ours: list[str], theirs: list[str], bad: list[int]) -> list[str]:
+    """One category per wrong syllable (see CATEGORIES); ``ours``/``theirs`` have equal length."""
+    hanzi = [c for c in text if is_hanzi(c)]
+    citation = [p for p, c in zip(g2p.citation(text), text) if is_hanzi(c)]
+    starts = [r.word_start for r in g2p(text) if is_hanzi(r.char)]
+    out = []
+    for k in bad:
+        a, b = ours[k], theirs[k]
+        if a[:-1] != b[:-1]:
+            out.append("syllable (polyphone)")
+        elif hanzi[k] in "一不":
+            out.append("一/不")
+        elif b[-1] == "5":
+            out.append("missed neutral")
+        elif a[-1] == "5":
+            out.append("spurious neutral")
+        elif a[-1] == "3" and b[-1] == "2":
+            same_word = k + 1 < len(starts) and not starts[k + 1]
+            out.append("3-3 missed inside word" if same_word else "3-3 missed across words")
+        elif a[-1] == "2" and b[-1] == "3" and citation[k][-1:] == "3":
+            out.append("3-3 wrongly applied")
+        else:
+            out.append("other tone")
+    return out
+
+
+def error_breakdown(labels_path: Path, ids_range: tuple[int, int], system: str = "ours") -> tuple[dict, dict[str, int], list]:
+    """SER result, wrong syllables per category (length mismatches count all their syllables),
+    and (category, text, ours, theirs, index) for every wrong syllable."""
+    errors: list = []
+    result = evaluate_baker(labels_path, ids_range, system, errors)
+    g2p = G2PZh()
+    counts = dict.fromkeys(CATEGORIES, 0)
+    counts["length (erhua)"] = result.get("mismatch_syllables", 0)
+    examples = []
+    for text, ours, theirs, bad in errors:
+        for k, category in zip(bad, categorize(g2p, text, ours, theirs, bad)):
+            counts[category] += 1
+            examples.append((category, text, ours, theirs, k))
+    return result, counts, examples
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--ids", default=f"{HELD_OUT[0]}-{HELD_OUT[1]}", help="Baker utterance range, e.g. 8001-9000")
+    parser.add_argument("--errors", action="store_true", help="only the Baker error breakdown by category")
     args = parser.parse_args()
     low, high = (int(x) for x in args.ids.split("-"))
+    if args.errors:
+        for system in ("rules", "ours"):
+            result, counts, _ = error_breakdown(args.data / "baker" / "prosody_labels_000001-009000.txt", (low, high), system)
+            print(f"Baker {low:06d}-{high:06d} {system} SER {result['ser']:.2%} over {result['syllables']} syllables")
+            for category, n in counts.items():
+                print(f"  {category:26s} {n:5d}  {n / result['syllables']:.2%}")
+        return
     cpp = args.data / "cpp"
     baker = args.data / "baker" / "prosody_labels_000001-009000.txt"
     for system in ("pypinyin", "ours"):
         r = evaluate_cpp(cpp / "dev.sent", cpp / "dev.lb", system)
         print(f"CPP dev   {system:16s} accuracy {r['accuracy']:.2%} over {r['sentences']} sentences"
               + (f", {r['ms_per_sentence']:.2f} ms/sentence (full G2P)" if system == "ours" else ""))
-    for system in ("pypinyin", "pypinyin+sandhi", "ours"):
+    for system in ("pypinyin", "pypinyin+sandhi", "rules", "ours"):
         r = evaluate_baker(baker, (low, high), system)
         print(f"Baker {low:06d}-{high:06d} {system:16s} SER {r['ser']:.2%} over {r['syllables']} syllables,"
               f" {r['utterances']} utterances ({r['skipped']} skipped, {r['length_mismatch']} with a different"

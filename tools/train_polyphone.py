@@ -399,14 +399,14 @@ def word_runs(g2p, text: str):
             run = []
 
 
-def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
-                  min_count: int = 2, min_share: float = 0.6) -> None:
+def neutral_table(labels: Path, ranges: list[tuple[int, int]], min_count: int = 2,
+                  min_share: float = 0.6) -> dict[str, str]:
     """Words where the Biaobei speaker's tone differs from ours in neutral-ness, majority vote.
 
-    Runs the G2P without a word list over utterances ``ids`` (never the held-out part), aligns
-    each word's syllables with the surface labels (utterances with erhua are left out), and
-    keeps, per word and position, a neutral tone that the labels have in at least ``min_share``
-    of ``min_count`` or more occurrences (or a full tone where we said neutral).
+    Runs the G2P without a word list over the utterances in ``ranges`` (never the held-out
+    part), aligns each word's syllables with the surface labels (utterances with erhua are left
+    out), and keeps, per word and position, a neutral tone that the labels have in at least
+    ``min_share`` of ``min_count`` or more occurrences (or a full tone where we said neutral).
     """
     import collections
     import sys
@@ -420,21 +420,22 @@ def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
     original = tone_sandhi.neutral_words
     tone_sandhi.neutral_words = lambda: {}
     try:
-        g2p = G2PZh()
+        g2p = G2PZh(correct_tones=False)
         seen: collections.Counter = collections.Counter()
         flips: dict = collections.defaultdict(collections.Counter)
-        for text, syllables in baker_utterances(labels, ids):
-            if sum(is_hanzi(c) for c in text) != len(syllables):
-                continue
-            position = 0
-            for words, spoken in word_runs(g2p, text):
-                for word, ours in zip(words, spoken):
-                    theirs = syllables[position : position + len(word)]
-                    position += len(word)
-                    seen[word] += 1
-                    for k, (a, b) in enumerate(zip(ours, theirs)):
-                        if (a[-1] == "5") != (b[-1] == "5") and a[:-1] == b[:-1]:
-                            flips[(word, k)][b[-1]] += 1
+        for ids in ranges:
+            for text, syllables in baker_utterances(labels, ids):
+                if sum(is_hanzi(c) for c in text) != len(syllables):
+                    continue
+                position = 0
+                for words, spoken in word_runs(g2p, text):
+                    for word, ours in zip(words, spoken):
+                        theirs = syllables[position : position + len(word)]
+                        position += len(word)
+                        seen[word] += 1
+                        for k, (a, b) in enumerate(zip(ours, theirs)):
+                            if (a[-1] == "5") != (b[-1] == "5") and a[:-1] == b[:-1]:
+                                flips[(word, k)][b[-1]] += 1
     finally:
         tone_sandhi.neutral_words = original
     table: dict[str, list[str]] = {}
@@ -442,13 +443,19 @@ def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
         digit, count = counter.most_common(1)[0]
         if count >= min_count and count >= min_share * seen[word]:
             table.setdefault(word, ["."] * len(word))[k] = digit
+    return {word: "".join(pattern) for word, pattern in table.items()}
+
+
+def learn_neutral(labels: Path, ids: tuple[int, int], out: Path = NEUTRAL_OUT,
+                  min_count: int = 2, min_share: float = 0.6) -> None:
+    """Write the word list of :func:`neutral_table` over utterances ``ids``."""
+    table = neutral_table(labels, [ids], min_count, min_share)
     with out.open("w", encoding="utf-8") as f:
         f.write(f"# word<TAB>tone per syllable ('.' = as computed); learned from Biaobei {ids[0]:06d}-{ids[1]:06d}\n")
         f.write(f"# by tools/train_polyphone.py neutral (min count {min_count}, min share {min_share})\n")
         for word in sorted(table):
-            f.write(f"{word}\t{''.join(table[word])}\n")
+            f.write(f"{word}\t{table[word]}\n")
     print(f"wrote {out}: {len(table)} words")
-
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,9 @@ Per sentence:
 3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
    scores the character's readings; the phrase dictionary's readings weigh in (the word jieba
    cut, and every dictionary word around the character), see PHRASE_BONUS.
-4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi.
+4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi; then the
+   tone corrector (``tone_model.py``), a small BiLSTM trained on the Biaobei labels, revises
+   the tone digits it is confident about (never the syllable).
 5. Erhua: 儿 closing a word (一会儿, 哪儿, 玩儿) merges into the syllable before it, Biaobei
    style: 一会儿 → ``yi2 huir4``.
 
@@ -26,6 +28,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
@@ -34,6 +38,8 @@ from pypinyin.seg.mmseg import seg as _mmseg
 
 from . import tone_sandhi
 from .polyphone import PolyphoneModel, default_model
+from .tone_model import Run, ToneModel
+from .tone_model import default_model as default_tone_model
 from .sentence import is_hanzi
 
 # How Chinese speakers name Latin letters, in pinyin the default voice can say.
@@ -61,6 +67,40 @@ NOT_ERHUA = frozenset(
     "女儿 婴儿 孤儿 幼儿 健儿 宠儿 胎儿 患儿 少儿 男儿 托儿 儿 新生儿 混血儿 弃儿 孩儿 侄儿 "
     "犬儿 孙儿 幸运儿 低能儿 育婴儿 乳儿 小儿 病儿 产儿 早产儿 畸形儿 弄潮儿 中国儿 宁馨儿".split()
 )
+
+
+# Spoken units ending in 儿 and whether the Biaobei speaker merges 儿 (erhua, ``1``) or says it
+# as a syllable (``0``), learned from 000001–008000 by ``tools/train_tones.py erhua``. The key is
+# the word that ends in 儿, or, where 儿 was cut off as a word of its own, the word before it + 儿.
+_ERHUA_FILE = "erhua_words.txt"
+
+
+@lru_cache(maxsize=1)
+def erhua_words() -> dict[str, bool]:
+    try:
+        text = (resources.files("wyoming_indextts") / "data" / _ERHUA_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    table: dict[str, bool] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            word, _, merged = line.partition("\t")
+            table[word] = merged == "1"
+    return table
+
+
+def erhua_key(texts: list[str], w: int, k: int) -> str | None:
+    """The unit 儿 at ``texts[w][k]`` would merge into, or None where it never merges.
+
+    儿 starting or inside a word (儿子, 幼儿园) is a syllable; closing a word (那儿, 女儿) the
+    key is the word; cut off alone (老汉 | 儿) it is the word before it + 儿.
+    """
+    word = texts[w]
+    if k < len(word) - 1:
+        return None
+    if len(word) > 1:
+        return None if word.startswith("儿") else word
+    return texts[w - 1] + word if w > 0 else None
 
 
 @dataclass(frozen=True)
@@ -93,10 +133,13 @@ class G2PZh:
     Thread-safe: no state changes after construction.
     """
 
-    def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None) -> None:
+    def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None,
+                 tone_model: ToneModel | None = None, correct_tones: bool = True) -> None:
         self._lexicon = {w: tuple(p.split()) for w, p in (lexicon or {}).items() if len(p.split()) == len(w)}
         self._longest = max((len(w) for w in self._lexicon), default=0)
         self._model = model or default_model()
+        # correct_tones=False: the rules of tone_sandhi alone (benchmarks compare the two).
+        self._tone_model = (tone_model or default_tone_model()) if correct_tones else None
         try:
             import jieba
         except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die
@@ -112,21 +155,34 @@ class G2PZh:
     def __call__(self, text: str) -> list[Reading]:
         words = self._words(text)
         self._disambiguate(text, words)
-        readings: list[Reading] = []
+        # Runs of Chinese words (tones as spoken are decided per run, all runs of the sentence
+        # through the tone corrector at once) and the letters between them, in order.
+        pieces: list[tuple[list[_Word], list[list[str]]] | _Word] = []
         run: list[_Word] = []
         for word in words + [None]:
             if word is not None and word.pinyin:
                 run.append(word)
                 continue
             if run:
-                readings.extend(self._spoken(run))
+                pieces.append((run, self._rule_tones(run)))
                 run = []
-            if word is None:
+            if word is not None:
+                pieces.append(word)
+        if self._tone_model is not None:
+            self._tone_model.correct([
+                Run([w.text for w in r], [w.pinyin for w in r], spoken,
+                    tone_sandhi.listed([w.text for w in r]), [w.locked for w in r])
+                for r, spoken in (p for p in pieces if isinstance(p, tuple))
+            ])
+        readings: list[Reading] = []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                readings.extend(self._spoken(*piece))
                 continue
-            for offset, char in enumerate(word.text):
+            for offset, char in enumerate(piece.text):
                 letter = LETTER_PINYIN.get(char.upper()) if char.isascii() else None
                 if letter:
-                    readings.append(Reading(word.start + offset, char, letter, True))
+                    readings.append(Reading(piece.start + offset, char, letter, True))
         return readings
 
     def citation(self, text: str) -> list[str]:
@@ -230,9 +286,14 @@ class G2PZh:
                 continue
             word.pinyin[k] = best
 
-    def _spoken(self, run: list[_Word]) -> list[Reading]:
-        texts = [w.text for w in run]
-        spoken = tone_sandhi.apply(texts, [w.pinyin for w in run], [w.locked for w in run])
+    def _rule_tones(self, run: list[_Word]) -> list[list[str]]:
+        """The rules' tones for a run; with the tone corrector, without the word list, which
+        the corrector reads as an input of its own."""
+        return tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run], [w.locked for w in run],
+                                 word_list=self._tone_model is None)
+
+    def _spoken(self, run: list[_Word], spoken: list[list[str]]) -> list[Reading]:
+        """Readings of a run with its spoken tones; erhua merges 儿 here."""
         readings: list[Reading] = []
         for w, (word, syllables) in enumerate(zip(run, spoken)):
             for k, (char, syllable) in enumerate(zip(word.text, syllables)):
@@ -250,10 +311,19 @@ class G2PZh:
         word = run[w]
         if word.locked or not word.pinyin[k].startswith("er"):
             return False
-        if k > 0:
-            return k == len(word.text) - 1 and word.text not in NOT_ERHUA and not word.text.startswith("儿")
-        # 儿 cut off as a word of its own: erhua after a one-character word (这儿, 玩儿).
-        return w > 0 and len(run[w - 1].text) == 1 and not run[w - 1].locked and run[w - 1].text not in "女婴孤幼"
+        if w > 0 and len(word.text) == 1 and run[w - 1].locked:
+            return False
+        key = erhua_key([r.text for r in run], w, k)
+        if key is None:
+            return False
+        learned = erhua_words().get(key)
+        if learned is not None:
+            return learned
+        if len(word.text) > 1:
+            return word.text not in NOT_ERHUA
+        # 儿 cut off alone and never seen: after a one-character word mostly the diminutive
+        # (这儿, 玩儿); after a longer word mostly "son" or the end of a name (应采 | 儿).
+        return len(run[w - 1].text) == 1 and run[w - 1].text not in "女婴孤幼"
 
 
 def _phrase_votes(text: str, index: int) -> Counter[str]:

@@ -8,6 +8,10 @@ Order matters: neutral tones first (a neutral syllable takes no part in 3-3 sand
 (they look at the next syllable's *citation* tone), then third-tone sandhi.
 
 Erhua is not here: it changes the number of syllables, so ``g2p_zh`` merges 儿 itself.
+
+These rules are the first pass. ``g2p_zh`` then hands them to the trained tone corrector
+(``tone_model``), which reads them without the learned word list and the list's tones as a
+separate input, and has the last word on each tone digit it is confident about.
 """
 
 from __future__ import annotations
@@ -54,9 +58,16 @@ def _with_tone(syllable: str, digit: str) -> str:
     return (syllable[:-1] if syllable[-1:].isdigit() else syllable) + digit
 
 
-def neutralize(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:
-    """Neutral tones, in place: learned word list, particles, suffixes, reduplicated syllables."""
+def listed(words: Sequence[str]) -> list[str]:
+    """Per character, the tone the learned word list gives it, ``.`` where it gives none."""
     table = neutral_words()
+    return [c for word in words for c in table.get(word, "." * len(word))]
+
+
+def neutralize(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = (),
+               word_list: bool = True) -> None:
+    """Neutral tones, in place: learned word list, particles, suffixes, reduplicated syllables."""
+    table = neutral_words() if word_list else {}
     for w, (word, syllables) in enumerate(zip(words, pinyins)):
         if locked and locked[w]:
             continue
@@ -159,10 +170,15 @@ def _joins(words: Sequence[str], w: int) -> bool:
     return len(words[w]) <= 2 or len(words[w + 1]) == 1
 
 
-def apply(words: Sequence[str], pinyins: Sequence[Sequence[str]], locked: Sequence[bool] = ()) -> list[list[str]]:
-    """Spoken tones for one unpunctuated run of words. ``locked`` words (user lexicon) are left as given."""
+def apply(words: Sequence[str], pinyins: Sequence[Sequence[str]], locked: Sequence[bool] = (),
+          word_list: bool = True) -> list[list[str]]:
+    """Spoken tones for one unpunctuated run of words. ``locked`` words (user lexicon) are left as given.
+
+    ``word_list=False``: without the learned neutral-tone list (the tone corrector reads the
+    list as an input of its own, see ``tone_model``).
+    """
     out = [list(p) for p in pinyins]
-    neutralize(words, out, locked)
+    neutralize(words, out, locked, word_list)
     yi_bu(words, out, locked)
     third_tone(words, out, locked)
     return out

@@ -1,0 +1,349 @@
+"""Learn the spoken-tone data of the Chinese front end from the Biaobei (CSMSC) surface labels.
+
+Never learn from 008001–009000 (the benchmark's held-out part). To rebuild everything, in order
+(the tagger reads the neutral-tone list, so the list comes first):
+
+    L=../shared/data/baker/prosody_labels_000001-009000.txt
+    python tools/train_tones.py erhua $L --ids 1-8000
+    python tools/train_polyphone.py neutral $L --ids 1-8000
+    python tools/train_tones.py tagger $L --ids 1-8000 --epochs 8
+
+To choose settings, train on 1-7000 and watch our own slice: ``--ids 1-7000 --dev 7001-8000
+--out /tmp/x.npz`` (the dev inputs then use a list learned on 1-7000 only).
+
+``erhua``: writes ``wyoming_indextts/data/erhua_words.txt``, for every unit ending in 儿 seen in
+the labels (the word, or the word before a lone 儿 + 儿), whether the speaker merges 儿 into
+the syllable before it.
+
+``tagger``: trains the tone corrector (``wyoming_indextts/frontend/tone_model.py``; PyTorch,
+one thread, about 5 minutes on one core) and writes ``wyoming_indextts/data/tone_model.npz``. Its
+inputs include the rules' tones and the neutral-tone list's tones, and that list is learned from
+the same utterances; so that the tagger does not learn to trust a list that has seen the answer,
+the training inputs are made with lists learned on the *other* folds (cross-fitting), as the
+run-time list is on unseen text.
+
+Training-only tooling: nothing here is imported at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tools"))
+
+from train_polyphone import baker_utterances  # noqa: E402
+from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
+from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key  # noqa: E402
+from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
+from wyoming_indextts.frontend.tone_model import TONES, encode  # noqa: E402
+
+DATA = REPO / "wyoming_indextts" / "data"
+ERHUA_OUT = DATA / "erhua_words.txt"
+_ERHUA_SYLLABLE = re.compile(r"[a-z]+r[1-5]")
+
+
+def align(hanzi: str, syllables: list[str]) -> list[tuple[int, int]] | None:
+    """(character index, syllable index) pairs; a merged 儿 maps to the erhua syllable too.
+
+    None where the labels cannot be aligned (a count that erhua does not explain).
+    """
+    pairs: list[tuple[int, int]] = []
+    j = 0
+    i = 0
+    while i < len(hanzi):
+        if j >= len(syllables):
+            return None
+        s = syllables[j]
+        if (i + 1 < len(hanzi) and hanzi[i + 1] == "儿" and _ERHUA_SYLLABLE.fullmatch(s)
+                and not s.startswith("er")):
+            pairs += [(i, j), (i + 1, j)]
+            i += 2
+        else:
+            pairs.append((i, j))
+            i += 1
+        j += 1
+    return pairs if j == len(syllables) else None
+
+
+def runs(g2p: G2PZh, text: str) -> Iterator[list]:
+    """Unpunctuated runs of Chinese words (``_Word``), as ``G2PZh`` groups them for sandhi."""
+    run: list = []
+    for word in g2p._words(text) + [None]:
+        if word is not None and word.pinyin:
+            run.append(word)
+            continue
+        if run:
+            yield run
+            run = []
+
+
+def erhua_votes(labels: Path, ids: tuple[int, int]) -> dict[str, collections.Counter]:
+    """Per erhua key, how often the speaker merged 儿 (True) or said it (False)."""
+    g2p = G2PZh()
+    votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for text, syllables in baker_utterances(labels, ids):
+        if "儿" not in text:
+            continue
+        hanzi_index = {i: n for n, i in enumerate(i for i, c in enumerate(text) if is_hanzi(c))}
+        pairs = align("".join(c for c in text if is_hanzi(c)), syllables)
+        if pairs is None:
+            continue
+        syllable_of = dict(pairs)
+        for run in runs(g2p, text):
+            texts = [w.text for w in run]
+            for w, word in enumerate(run):
+                for k, char in enumerate(word.text):
+                    if char != "儿" or word.start + k not in hanzi_index:
+                        continue
+                    key = erhua_key(texts, w, k)
+                    n = hanzi_index[word.start + k]
+                    if key is None or n == 0:
+                        continue
+                    votes[key][syllable_of[n] == syllable_of[n - 1]] += 1
+    return votes
+
+
+def learn_erhua(labels: Path, ids: tuple[int, int], out: Path = ERHUA_OUT) -> None:
+    votes = erhua_votes(labels, ids)
+    with out.open("w", encoding="utf-8") as f:
+        f.write(f"# unit ending in 儿<TAB>1 = erhua (merged), 0 = 儿 said; majority of Biaobei {ids[0]:06d}-{ids[1]:06d}\n")
+        f.write("# by tools/train_tones.py erhua\n")
+        for key in sorted(votes):
+            f.write(f"{key}\t{int(votes[key][True] > votes[key][False])}\n")
+    print(f"wrote {out}: {len(votes)} units")
+
+
+# --- tone corrector -------------------------------------------------------------------------
+
+TAGGER_OUT = DATA / "tone_model.npz"
+
+
+@dataclass
+class Example:
+    """One unpunctuated run: what the tagger reads, and the tone to predict per character (-1 = none)."""
+
+    words: list[str]
+    citation: list[list[str]]
+    spoken: list[list[str]]
+    listed: list[str]
+    target: list[int]
+
+
+def examples(labels: Path, ids: tuple[int, int], table: dict[str, str]) -> list[Example]:
+    """Runs of utterances ``ids`` with the rules' tones computed with neutral word list ``table``.
+
+    The target is the label's tone where the label's syllable is ours (a wrong polyphone is
+    not the tagger's to fix); a merged 儿 has none (its tone is the syllable before it).
+    """
+    g2p = G2PZh(correct_tones=False)
+    original = tone_sandhi.neutral_words
+    tone_sandhi.neutral_words = lambda: table
+    out: list[Example] = []
+    try:
+        for text, syllables in baker_utterances(labels, ids):
+            hanzi = [i for i, c in enumerate(text) if is_hanzi(c)]
+            pairs = align("".join(text[i] for i in hanzi), syllables)
+            if pairs is None:
+                continue
+            label_of = {hanzi[n]: syllables[j] for n, j in pairs}
+            merged = {hanzi[n] for n, j in pairs if n and pairs[n - 1][1] == j}
+            words = g2p._words(text)
+            g2p._disambiguate(text, words)
+            for run in runs_of(words):
+                texts = [w.text for w in run]
+                citation = [list(w.pinyin) for w in run]
+                spoken = tone_sandhi.apply(texts, citation, [w.locked for w in run], word_list=False)
+                listed = tone_sandhi.listed(texts)
+                target = []
+                for word, surface in zip(run, spoken):
+                    for k, ours in enumerate(surface):
+                        position = word.start + k
+                        label = label_of.get(position, "").replace("u:", "v")
+                        base = label[:-1]
+                        if base.endswith("r") and position + 1 in merged:
+                            base = base[:-1]
+                        ok = label and position not in merged and base == ours[:-1] and label[-1] in TONES
+                        target.append(TONES.index(label[-1]) if ok else -1)
+                out.append(Example(texts, citation, spoken, listed, target))
+    finally:
+        tone_sandhi.neutral_words = original
+    return out
+
+
+def runs_of(words: list) -> Iterator[list]:
+    run: list = []
+    for word in words + [None]:
+        if word is not None and word.pinyin:
+            run.append(word)
+            continue
+        if run:
+            yield run
+            run = []
+
+
+def cross_fitted(labels: Path, ids: tuple[int, int], folds: int = 5) -> list[Example]:
+    """Examples of ``ids`` whose neutral word list never saw them (learned on the other folds)."""
+    sys.path.insert(0, str(REPO / "tools"))
+    from train_polyphone import neutral_table
+
+    low, high = ids
+    size = (high - low + 1 + folds - 1) // folds
+    out: list[Example] = []
+    for f in range(folds):
+        start, end = low + f * size, min(high, low + (f + 1) * size - 1)
+        others = [r for r in ((low, start - 1), (end + 1, high)) if r[0] <= r[1]]
+        table = neutral_table(labels, others)
+        out += examples(labels, (start, end), table)
+        print(f"fold {start}-{end}: list of {len(table)} words from {others}", flush=True)
+    return out
+
+
+def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None, epochs: int,
+                 threshold: float, out: Path = TAGGER_OUT, seed: int = 0, hidden: int = 64,
+                 char_dim: int = 48) -> None:
+    """Train on ``ids`` (cross-fitted inputs); report tone accuracy on ``dev`` (inputs from the
+    list learned on all of ``ids``, as at run time) after each epoch; write the last epoch."""
+    import random
+
+    import numpy as np
+    import torch
+    from torch import nn
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from train_polyphone import neutral_table
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+    random.seed(seed)
+    train = cross_fitted(labels, ids)
+    dev_examples = examples(labels, dev, neutral_table(labels, [ids])) if dev else []
+    counts = collections.Counter(c for e in train for c in "".join(e.words))
+    chars = "".join(sorted(c for c, n in counts.items() if n >= 2))
+    char_ids = {c: i + 1 for i, c in enumerate(chars)}
+
+    def tensors(batch: list[Example]):
+        encoded = [encode(e.words, e.citation, e.spoken, e.listed, char_ids) for e in batch]
+        length = max(len(x.chars) for x in encoded)
+        arrays = np.zeros((6, len(batch), length), dtype=np.int64)
+        arrays[5] = -1
+        for b, (x, e) in enumerate(zip(encoded, batch)):
+            n = len(x.chars)
+            for row, values in enumerate((x.chars, x.citation, x.rule, x.place, x.listed, e.target)):
+                arrays[row, b, :n] = values
+        lengths = torch.tensor([len(x.chars) for x in encoded])
+        return [torch.from_numpy(a) for a in arrays], lengths
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb_char = nn.Embedding(len(chars) + 1, char_dim)
+            self.emb_citation = nn.Embedding(5, 8)
+            self.emb_rule = nn.Embedding(5, 8)
+            self.emb_place = nn.Embedding(4, 4)
+            self.emb_listed = nn.Embedding(6, 8)
+            self.drop = nn.Dropout(0.3)
+            self.lstm = nn.LSTM(char_dim + 28, hidden, batch_first=True, bidirectional=True)
+            self.out = nn.Linear(2 * hidden, 5)
+
+        def forward(self, chars, citation, rule, place, listed, lengths):
+            x = torch.cat([self.emb_char(chars), self.emb_citation(citation), self.emb_rule(rule),
+                           self.emb_place(place), self.emb_listed(listed)], dim=-1)
+            packed = nn.utils.rnn.pack_padded_sequence(self.drop(x), lengths, batch_first=True, enforce_sorted=False)
+            h, _ = self.lstm(packed)
+            h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=chars.shape[1])
+            return self.out(self.drop(h))
+
+    net = Net()
+
+    def evaluate(items: list[Example]) -> str:
+        """Tone errors (where the syllable is right) of the rules and of the corrected tones at
+        a few thresholds (the last one, ``threshold``, is what gets written)."""
+        net.eval()
+        levels = sorted({0.0, 0.5, 0.7, threshold})
+        rule_wrong = total = 0
+        model_wrong = dict.fromkeys(levels, 0)
+        with torch.no_grad():
+            for k in range(0, len(items), 256):
+                (c, t, r, p, s, y), lengths = tensors(items[k : k + 256])
+                prob = torch.softmax(net(c, t, r, p, s, lengths), -1)
+                best = prob.max(-1)
+                rule = torch.where(s < 5, s, r)  # the rules with the word list, as without the tagger
+                mask = y >= 0
+                total += int(mask.sum())
+                rule_wrong += int(((rule != y) & mask).sum())
+                for level in levels:
+                    pred = torch.where(best.values >= level, best.indices, rule)
+                    model_wrong[level] += int(((pred != y) & mask).sum())
+        net.train()
+        return f"tone errors of {total}: rules {rule_wrong / total:.2%}, corrected " + ", ".join(
+            f"{model_wrong[v] / total:.2%} (≥{v})" for v in levels)
+
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    steps = epochs * ((len(train) + 31) // 32)
+    # Cosine decay: at a constant rate the dev error jumps by ±0.05 points between epochs, so
+    # the last epoch (the one written) would be a lottery ticket.
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+    for epoch in range(1, epochs + 1):
+        random.shuffle(train)
+        for k in range(0, len(train), 32):
+            (c, t, r, p, s, y), lengths = tensors(train[k : k + 32])
+            logits = net(c, t, r, p, s, lengths)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, 5), y.reshape(-1), ignore_index=-1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        print(f"epoch {epoch}: " + (f"dev {evaluate(dev_examples)}" if dev_examples else "done"), flush=True)
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    arrays = {name: state[f"{name}.weight"].astype(np.float16)
+              for name in ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")}
+    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
+        arrays[f"{direction}_w_ih"] = state[f"lstm.weight_ih_l0{suffix}"].astype(np.float16)
+        arrays[f"{direction}_w_hh"] = state[f"lstm.weight_hh_l0{suffix}"].astype(np.float16)
+        arrays[f"{direction}_b_ih"] = state[f"lstm.bias_ih_l0{suffix}"]
+        arrays[f"{direction}_b_hh"] = state[f"lstm.bias_hh_l0{suffix}"]
+    arrays["out_w"], arrays["out_b"] = state["out.weight"], state["out.bias"]
+    arrays["chars"] = np.array(chars)
+    arrays["threshold"] = np.array(threshold, dtype=np.float32)
+    np.savez_compressed(out, **arrays)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("erhua")
+    e.add_argument("labels", type=Path, help="Biaobei prosody labels")
+    e.add_argument("--ids", default="1-8000", help="utterances to learn from (keep 8001-9000 out)")
+    e.add_argument("--out", type=Path, default=ERHUA_OUT)
+    t = sub.add_parser("tagger")
+    t.add_argument("labels", type=Path, help="Biaobei prosody labels")
+    t.add_argument("--ids", default="1-8000", help="utterances to train on (keep 8001-9000 out)")
+    t.add_argument("--dev", default="", help="utterances to report on after each epoch, e.g. 7001-8000 (outside --ids)")
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--threshold", type=float, default=0.5, help="confidence needed to change the rules' tone")
+    t.add_argument("--hidden", type=int, default=64, help="LSTM units each way")
+    t.add_argument("--char-dim", type=int, default=48)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--out", type=Path, default=TAGGER_OUT)
+    args = parser.parse_args()
+    low, high = (int(x) for x in args.ids.split("-"))
+    if args.command == "erhua":
+        learn_erhua(args.labels, (low, high), args.out)
+    elif args.command == "tagger":
+        dev = tuple(int(x) for x in args.dev.split("-")) if args.dev else None
+        train_tagger(args.labels, (low, high), dev, args.epochs, args.threshold, args.out,
+                     hidden=args.hidden, char_dim=args.char_dim, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
