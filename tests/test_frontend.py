@@ -28,14 +28,19 @@ def run_inspection(lines: list[str], *args: str) -> list[dict[str, object]]:
 
 
 def test_inspection_command_writes_one_record_per_line() -> None:
-    lines = ["你真的要去银行取钱吗？", "客厅温度23.5°C，湿度60%。", "Hello world", "", "😀🚀\u200b\x07", "打开Wi-Fi"]
+    lines = ["你真的要去银行取钱吗？", "客厅温度23.5°C，湿度60%。", "Hello world", "", "😀🚀\u200b\x07", "打开Wi-Fi", "你好"]
     records = run_inspection(lines)
     assert [r["text"] for r in records] == lines
     for record in records:
-        assert set(record) == {"text", "normalized", "pinyin", "prosody"}
+        assert set(record) == {"text", "normalized", "pinyin", "prosody", "citation"}
         hanzi = [c for c in str(record["normalized"]) if is_hanzi(c)]
         assert len(record["pinyin"]) == len(hanzi)  # type: ignore[arg-type]
         assert str(record["prosody"]).replace("#1", "").replace("#2", "").replace("#3", "").replace("#4", "") == record["normalized"]
+        # One dictionary reading per character of the normalized text, '' where not Chinese.
+        expected = [is_hanzi(c) for c in str(record["normalized"])] if hanzi else []
+        assert [bool(c) for c in record["citation"]] == expected  # type: ignore[union-attr]
+    # pinyin is as spoken (third-tone sandhi), citation as the dictionary has it.
+    assert (records[-1]["pinyin"], records[-1]["citation"]) == (["ni2", "hao3"], ["ni3", "hao3"])
     first = records[0]
     assert first["pinyin"][5:7] == ["yin2", "hang2"]  # type: ignore[index]
     assert str(first["prosody"]).endswith("#4？")

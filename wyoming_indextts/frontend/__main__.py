@@ -1,6 +1,11 @@
 """Inspection command: one JSON object per input line.
 
     echo 你真的要去银行取钱吗？ | python -m wyoming_indextts.frontend
+
+Fields: ``text``; ``normalized`` (numbers, units … as words); ``pinyin``, one toned syllable
+per spoken syllable, as spoken (tone sandhi, neutral tones, erhua); ``prosody``, the
+normalized text with #1–#4 boundary marks; ``citation``, one dictionary reading per character
+of ``normalized`` ('' where not Chinese): polyphones resolved, before sandhi.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ def main() -> None:
             "normalized": sentence.normalized,
             "pinyin": sentence.pinyin,
             "prosody": sentence.prosody,
+            "citation": frontend.citation(sentence.normalized) if sentence.syllables else [],
         }
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     sys.stdout.flush()

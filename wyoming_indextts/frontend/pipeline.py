@@ -38,6 +38,11 @@ class Frontend:
             out.extend(self.analyze(part) for part in split_sentences(prepared, self._max_sentence_chars))
         return out
 
+    def citation(self, normalized: str) -> list[str]:
+        """Dictionary readings of a normalized sentence, one per character ('' where not Chinese):
+        polyphones resolved, before tone sandhi and neutral tones (what CPP's labels are)."""
+        return self._g2p.citation(normalized)
+
     def analyze(self, text: str) -> Sentence:
         """One sentence: normalized text, readings, boundaries, sentence type.
 
