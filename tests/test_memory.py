@@ -97,3 +97,10 @@ def test_heap_helpers_work_on_glibc() -> None:
     assert isinstance(memory.trim(), bool)
     assert memory.limit_arenas(0) is False  # 0 would mean "no limit": refused, not passed on
 
+
+def test_sessions_use_the_shared_arena_without_memory_patterns(joe_info) -> None:  # type: ignore[no-untyped-def]
+    split = split_vits_cached(joe_info.path, None)
+    assert split is not None
+    options = create_session(split.decoder, 1).get_session_options()
+    assert options.enable_mem_pattern is False
+    assert options.get_session_config_entry("session.use_env_allocators") == "1"
