@@ -104,3 +104,4 @@ def test_sessions_use_the_shared_arena_without_memory_patterns(joe_info) -> None
     options = create_session(split.decoder, 1).get_session_options()
     assert options.enable_mem_pattern is False
     assert options.get_session_config_entry("session.use_env_allocators") == "1"
+
