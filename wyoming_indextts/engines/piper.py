@@ -45,9 +45,11 @@ DECODER_CONTEXT_FRAMES = 16
 FIRST_WINDOW_FRAMES = 16
 # Later windows: HiFi-GAN's activations grow with the window (its last layers hold
 # 32 channels x 256 samples per frame, several at once), and ONNX Runtime's arena keeps the
-# largest working set for good. 256 frames (+32 of context) grew the arena by 83 MB per
-# worker, 192 by 43 MB, for ~4 % more decoder work (context per window: 32/192 vs 32/256).
-MAX_WINDOW_FRAMES = 192
+# largest working set for good. Measured alone, 256 frames (+32 of context) grew the arena by
+# 83 MB per worker, 192 by 43 MB, 128 by 33 MB; in the soak (2 workers) 128 ended ~24 MB below
+# 192. The price is context: 32 extra frames per 128 instead of per 256, ~5-10 % more decoder
+# work on long sentences; the first window, and so first audio, is unchanged.
+MAX_WINDOW_FRAMES = 128
 
 
 # Bump when split_vits writes different graphs for the same model: old cache entries are then ignored.
