@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
@@ -23,7 +24,7 @@ def machine() -> str:
         pass
     try:
         onnx_version = subprocess.run(
-            ["python", "-c", "import onnxruntime; print(onnxruntime.__version__)"], capture_output=True, text=True
+            [sys.executable, "-c", "import onnxruntime; print(onnxruntime.__version__)"], capture_output=True, text=True
         ).stdout.strip()
     except OSError:
         onnx_version = "?"

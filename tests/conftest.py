@@ -23,6 +23,20 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 ARTIFACTS = REPO / "test-artifacts"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Files derived from models (Piper's split graphs) go to a folder of this test session,
+    also for the servers the tests start, not into the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("model-cache")
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

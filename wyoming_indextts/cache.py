@@ -36,6 +36,13 @@ class CacheStats:
         return self.hits / total if total else 0.0
 
 
+def model_cache_dir() -> Path:
+    """Where files derived from models are kept (e.g. Piper's split graphs):
+    ``$XDG_CACHE_HOME/wyoming-indextts``, else ``~/.cache/wyoming-indextts``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wyoming-indextts"
+
+
 def cache_key(*parts: object) -> str:
     """A stable digest of the parts (JSON-encoded, so types matter: 1.0 ≠ "1.0")."""
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -9,6 +10,22 @@ from . import __version__  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before impo
 import onnxruntime as ort
 
 _LOGGER = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def shared_cpu_arena() -> None:
+    """Register one CPU memory arena in ONNX Runtime's environment, for every session to use.
+
+    By default each session grows its own arena to the largest working set it ever ran and
+    keeps it: four sessions (two per voice) kept the sum of their peaks. One shared arena
+    only holds the peak of what runs at once, which ``--max-workers`` bounds. The default
+    power-of-two growth is kept: growing by exactly what is requested fragmented the arena
+    and ended larger (docs/RELIABILITY.md). Registered once per process (ONNX Runtime's
+    environment is process-wide; a second registration would fail), hence the cache.
+    """
+    memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    # 0 / -1: no size limit and ONNX Runtime's defaults for the rest; 0 is kNextPowerOfTwo.
+    ort.create_and_register_allocator(memory, ort.OrtArenaCfg(0, 0, -1, -1))
 
 
 def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession:
@@ -25,6 +42,11 @@ def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession
     # Idle ORT threads normally spin waiting for work; with several workers' sessions
     # sharing the cores that spinning steals CPU from the run that has work.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Memory patterns are planned and kept per distinct set of input shapes; every sentence
+    # has its own length, so they only pile up in the arena (docs/RELIABILITY.md).
+    options.enable_mem_pattern = False
+    shared_cpu_arena()
+    options.add_session_config_entry("session.use_env_allocators", "1")
     _LOGGER.debug("Loading ONNX model %s (threads=%s)", path if isinstance(path, Path) else "from memory", threads)
     model = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])

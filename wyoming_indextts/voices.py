@@ -27,6 +27,7 @@ from .engines import Engine, load_engine
 from .engines.base import EngineError, Speaker, VoiceInfo
 from .engines.espeak import espeak_voice_info
 from .engines.piper import CONFIG_SUFFIX, piper_voice_info
+from .memory import trim
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -252,6 +253,8 @@ class VoiceCatalog:
                 continue
             _LOGGER.info("Loaded voice %s (%s) in %.2f s", info.name, info.engine, time.monotonic() - started)
             engines.append(engine)
+        # Loading parses and copies model files; hand the freed heap back instead of keeping it.
+        trim()
         return cls(engines, failures, default_voice)
 
     @property

@@ -9,8 +9,11 @@ no thread limit), which the project's CPU rules forbid.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..cache import cache_key, model_cache_dir
 from ..frontend import Sentence, Span
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
@@ -39,13 +43,25 @@ DECODER_FIRST_NODE = "/dec/conv_pre/Conv"
 # at most 11 frames away, so 16 frames of context on each side give the one-shot samples.
 DECODER_CONTEXT_FRAMES = 16
 FIRST_WINDOW_FRAMES = 16
-MAX_WINDOW_FRAMES = 256
+# Later windows: HiFi-GAN's activations grow with the window (its last layers hold
+# 32 channels x 256 samples per frame, several at once), and ONNX Runtime's arena keeps the
+# largest working set for good. Measured alone, 256 frames (+32 of context) grew the arena by
+# 83 MB per worker, 192 by 43 MB, 128 by 33 MB; in the soak (2 workers) 128 ended ~24 MB below
+# 192. The price is context: 32 extra frames per 128 instead of per 256, ~5-10 % more decoder
+# work on long sentences; the first window, and so first audio, is unchanged.
+MAX_WINDOW_FRAMES = 128
+
+
+# Bump when split_vits writes different graphs for the same model: old cache entries are then ignored.
+SPLIT_FORMAT = 1
 
 
 @dataclass(frozen=True)
 class SplitVits:
-    encoder: bytes
-    decoder: bytes
+    """The two halves of a Piper graph: files in the split cache, or serialized models in memory."""
+
+    encoder: Path | bytes
+    decoder: Path | bytes
     latent: str
 
 
@@ -70,6 +86,75 @@ def split_vits(model: Path) -> SplitVits | None:
     encoder = extractor.extract_model(inputs, [node.input[0]])
     decoder = extractor.extract_model([node.input[0]], [o.name for o in graph.graph.output])
     return SplitVits(encoder.SerializeToString(), decoder.SerializeToString(), node.input[0])
+
+
+def _split_cache_folder(model: Path, cache_dir: Path) -> Path:
+    """One folder per model file version: the same path, size and mtime give the same split
+    (hashing 60 MB at every start would cost more than the split saves)."""
+    stat = model.stat()
+    key = cache_key(str(model.resolve()), stat.st_size, stat.st_mtime_ns, DECODER_FIRST_NODE, SPLIT_FORMAT)
+    return cache_dir / "piper-split" / f"{model.name.removesuffix('.onnx')}-{key[:16]}"
+
+
+def split_vits_cached(model: Path, cache_dir: Path | None) -> SplitVits | None:
+    """:func:`split_vits`, kept on disk in ``cache_dir`` so later starts skip it.
+
+    Splitting loads the whole graph with ``onnx`` and copies it twice (about 3x the model's
+    size, ~270 MB for a medium voice) and the freed heap mostly stays with the process;
+    sessions opened from the cached files never see that. A folder that cannot be written
+    falls back to the split in memory, as before.
+    """
+    if cache_dir is None:
+        return split_vits(model)
+    try:
+        folder = _split_cache_folder(model, cache_dir)
+        manifest = json.loads((folder / "split.json").read_text(encoding="utf-8"))
+        if manifest.get("latent") is None:
+            return None  # known not to split: don't load the graph again to find that out
+        encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
+        if encoder.is_file() and decoder.is_file():
+            return SplitVits(encoder, decoder, str(manifest["latent"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # no (usable) cache entry yet
+    split = split_vits(model)
+    if split is None and importlib.util.find_spec("onnx") is None:
+        return None  # only onnx is missing: nothing to remember about this model
+    try:
+        folder = _split_cache_folder(model, cache_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        if split is not None:
+            for name, data in (("encoder.onnx", split.encoder), ("decoder.onnx", split.decoder)):
+                assert isinstance(data, bytes)
+                _write_atomically(folder / name, data)
+        # Written last: its presence says the graphs beside it are complete.
+        _write_atomically(folder / "split.json", json.dumps({"latent": split.latent if split else None}).encode())
+    except OSError as err:
+        _LOGGER.warning("Cannot cache the split graphs of %s in %s (%s); splitting at every start", model.name, cache_dir, err)
+        return split
+    _remove_older_splits(folder)
+    if split is None:
+        return None
+    _LOGGER.info("Split %s into encoder and decoder, cached in %s", model.name, folder)
+    return SplitVits(folder / "encoder.onnx", folder / "decoder.onnx", split.latent)
+
+
+def _remove_older_splits(current: Path) -> None:
+    """Entries of earlier versions of the same model file are ~60 MB each and never read again."""
+    stem, _, key = current.name.rpartition("-")
+    for entry in current.parent.glob(f"{stem}-*"):
+        other = entry.name[len(stem) + 1 :]
+        if entry != current and len(other) == len(key) and all(c in "0123456789abcdef" for c in other):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Another server starting at the same time never reads a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) -> VoiceInfo:
@@ -113,7 +198,8 @@ def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) 
 class PiperEngine:
     """Thread-safe: the ORT session allows concurrent runs, and piper guards its espeak phonemizer."""
 
-    def __init__(self, info: VoiceInfo, threads: int = 1) -> None:
+    def __init__(self, info: VoiceInfo, threads: int = 1, cache_dir: Path | None = None) -> None:
+        """``cache_dir`` keeps the split graphs (default :func:`model_cache_dir`)."""
         try:
             from piper import PiperVoice
             from piper.config import PiperConfig
@@ -129,7 +215,7 @@ class PiperEngine:
         self._length_scale = float(config.length_scale)
         self._noise_scale = float(config.noise_scale)
         self._noise_w_scale = float(config.noise_w_scale)
-        split = split_vits(info.path)
+        split = split_vits_cached(info.path, cache_dir or model_cache_dir())
         self._encoder = create_session(split.encoder, threads) if split else None
         self._decoder = create_session(split.decoder, threads) if split else None
         self._latent = split.latent if split else ""
