@@ -122,6 +122,9 @@ async def main_async(args: argparse.Namespace) -> None:
         wall = time.monotonic() - started
         await asyncio.sleep(1.0)
         rss_end = rss_mb(server.process.pid)
+        # An idle server returns ONNX Runtime's working memory (--release-after-idle, 10 s).
+        await asyncio.sleep(args.idle_wait)
+        rss_idle = rss_mb(server.process.pid)
         alive = server.process.poll() is None
     finally:
         peak = server.peak_rss_mb()
@@ -145,6 +148,7 @@ async def main_async(args: argparse.Namespace) -> None:
         "",
         f"{len(all_results)} requests in {wall:.0f} s ({len(all_results) / wall:.1f}/s), {len(errors)} errors, server alive at the end: {alive}.",
         f"Server RSS after warm-up {rss_start:.0f} MB, at the end {rss_end:.0f} MB (growth {growth:+.1f} %), peak {peak:.0f} MB.",
+        f"After {args.idle_wait:.0f} s idle: {rss_idle:.0f} MB ({(rss_idle - rss_start) / rss_start * 100:+.1f} % against the start).",
     ]
     if len(rss_rounds) > 1:
         lines.append("RSS after each round (MB): " + ", ".join(f"{r:.0f}" for r in rss_rounds) + ".")
@@ -162,6 +166,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=50, help="requests per client")
     parser.add_argument("--rounds", type=int, default=1, help="repeat the whole load, reporting RSS after each round")
     parser.add_argument("--max-seconds", type=float, default=1200, help="stop a round after this long")
+    parser.add_argument("--idle-wait", type=float, default=12.0, help="seconds to wait after the load before the idle RSS")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("server_args", nargs="*", help="extra server flags after --")
     args = parser.parse_args()

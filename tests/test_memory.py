@@ -142,3 +142,64 @@ def test_phrase_dictionary_syllables_are_shared_and_unchanged() -> None:
     share_syllable_strings(PHRASES_DICT)  # the real dictionary: equal syllables end up as one object
     assert PHRASES_DICT["银行"][1] == ["háng"] and PHRASES_DICT["行长"][0] == ["háng"]
     assert PHRASES_DICT["银行"][1][0] is PHRASES_DICT["行长"][0][0]
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc")
+def test_releasing_memory_returns_the_arenas_working_set(joe_info) -> None:  # type: ignore[no-untyped-def]
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wyoming_indextts.synthesis import release_memory
+
+    # Two decoder runs at once on long latents grow the shared arena well past what idling needs.
+    engine = PiperEngine(joe_info, 1)
+    big = np.random.default_rng(3).standard_normal((1, 192, 600)).astype(np.float32)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: engine._decoder.run(None, {engine._latent: big}), range(4)))
+    before = _rss_mb()
+    release_memory()
+    after = _rss_mb()
+    assert before - after > 20, (before, after)
+
+
+async def test_an_idle_synthesizer_releases_memory_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from wyoming_indextts import synthesis
+    from wyoming_indextts.frontend import Frontend
+    from wyoming_indextts.voices import VoiceCatalog
+
+    released: list[float] = []
+    monkeypatch.setattr(synthesis, "release_memory", lambda: released.append(1.0))
+    catalog = VoiceCatalog([])
+    synthesizer = synthesis.Synthesizer(catalog, Frontend(), synthesis.SynthesisSettings(release_after_idle=0.2))
+    try:
+        with synthesizer.admit():
+            with synthesizer.admit():
+                pass
+            await asyncio.sleep(0.4)
+            assert released == []  # a request is still in progress
+        await asyncio.sleep(0.1)
+        with synthesizer.admit():  # a new request before the delay: the pending release is off
+            await asyncio.sleep(0.3)
+        assert released == []
+        await asyncio.sleep(0.5)
+        assert released == [1.0]  # idle for the whole delay: released once
+        await asyncio.sleep(0.4)
+        assert released == [1.0]
+    finally:
+        synthesizer.close()
+    never = synthesis.Synthesizer(catalog, Frontend(), synthesis.SynthesisSettings(release_after_idle=None))
+    try:
+        with never.admit():
+            pass
+        await asyncio.sleep(0.1)
+        assert never._release_timer is None
+    finally:
+        never.close()

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
     parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
     parser.add_argument("--max-queue", type=int, default=32, help="requests that may wait for a worker; more get a 'busy' error")
+    parser.add_argument("--release-after-idle", type=float, default=10.0, metavar="SECONDS",
+                        help="after this long without requests, return ONNX Runtime's working memory to the OS (0: keep it)")
     parser.add_argument("--cache-mb", type=float, default=32.0, help="phrase cache size in MiB (0 turns it off)")
     parser.add_argument("--cache-dir", type=Path, help="keep the phrase cache in this folder across restarts")
     parser.add_argument("--preload-phrases", type=Path, metavar="FILE", help="synthesize these lines (one phrase each) into the cache at start-up")
@@ -114,6 +116,7 @@ async def main(argv: list[str] | None = None) -> None:
             cache_mb=max(0.0, args.cache_mb),
             cache_dir=args.cache_dir,
             default_speaker=args.speaker,
+            release_after_idle=args.release_after_idle if args.release_after_idle > 0 else None,
         ),
     )
     server = AsyncServer.from_uri(args.uri)

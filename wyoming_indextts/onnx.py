@@ -6,6 +6,8 @@ import functools
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__  # noqa: F401  (sets ORT_DISABLE_TELEMETRY before import)
 import onnxruntime as ort
 
@@ -50,3 +52,29 @@ def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession
     _LOGGER.debug("Loading ONNX model %s (threads=%s)", path if isinstance(path, Path) else "from memory", threads)
     model = path if isinstance(path, bytes) else str(path)
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+@functools.lru_cache(maxsize=1)
+def _arena_probe() -> ort.InferenceSession:
+    """A one-node session on the shared arena: a run of it is how the arena is asked to shrink."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])], "arena_probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # readable by every onnxruntime this project supports
+    return create_session(model.SerializeToString())
+
+
+def release_arena() -> None:
+    """Give the shared arena's unused chunks back to the OS (blocking: call it from a worker).
+
+    The arena keeps the largest working set it has seen (both workers at full stretch); an
+    idle server does not need it. Chunks in use by a concurrent run are left alone.
+    """
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    _arena_probe().run(None, {"x": np.zeros(1, np.float32)}, options)

@@ -47,6 +47,8 @@ from .cache import CacheStats, PhraseCache, cache_key
 from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
 from .frontend import Frontend, Sentence, Span
 from .frontend.pipeline import split_head
+from .memory import trim
+from .onnx import release_arena
 from .voices import VoiceCatalog, VoiceNotFoundError, speaks
 
 _LOGGER = logging.getLogger(__name__)
@@ -115,6 +117,9 @@ class SynthesisSettings:
     """Folder that keeps the phrase cache across restarts."""
     default_speaker: str | None = None
     """Speaker used when a request names no voice at all."""
+    release_after_idle: float | None = 10.0
+    """Seconds without requests after which ONNX Runtime's arena and the freed heap go back to
+    the OS (a few ms of page faults on the next request); None: keep them."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +164,15 @@ _DONE = object()
 _STARTED = object()
 
 
+def release_memory() -> None:
+    """What an idle server gives back: the shared ONNX arena's unused chunks, then freed heap."""
+    try:
+        release_arena()
+    except Exception as err:  # noqa: BLE001 — an optimisation; never let it hurt serving
+        _LOGGER.debug("Could not shrink the ONNX arena: %s", err)
+    trim()
+
+
 class Synthesizer:
     """Owns the worker threads and the failure counters; shared by every connection of every door."""
 
@@ -174,12 +188,15 @@ class Synthesizer:
         # Every loaded voice and its version: the disk cache must not outlive a voice change.
         self._voices_signature = sorted((e.info.name, e.info.version, e.info.engine) for e in catalog.engines)
         self._active = 0
+        self._release_timer: asyncio.TimerHandle | None = None
         known = {e.info.name for e in catalog.engines}
         for name in settings.fallback_voices:
             if name not in known:
                 _LOGGER.warning("Fallback voice %s is not loaded; it is left out of the chain", name)
 
     def close(self) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # -- requests ----------------------------------------------------------------
@@ -229,10 +246,22 @@ class Synthesizer:
                 f"The server is busy ({self._active} requests in progress, limit {limit}); try again shortly"
             )
         self._active += 1
+        if self._release_timer is not None:
+            self._release_timer.cancel()
+            self._release_timer = None
         try:
             yield
         finally:
             self._active -= 1
+            delay = self.settings.release_after_idle
+            if self._active == 0 and delay is not None:
+                self._release_timer = asyncio.get_running_loop().call_later(delay, self._release_idle_memory)
+
+    def _release_idle_memory(self) -> None:
+        """Still idle: shrink the ONNX arena and trim the heap, in a worker (it is blocking)."""
+        self._release_timer = None
+        if self._active == 0:
+            self._executor.submit(release_memory)
 
     @property
     def active_requests(self) -> int:
