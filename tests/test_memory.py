@@ -203,3 +203,13 @@ async def test_an_idle_synthesizer_releases_memory_once(monkeypatch: pytest.Monk
         assert never._release_timer is None
     finally:
         never.close()
+
+
+def test_arena_probe_is_a_one_node_identity_model() -> None:
+    import onnx
+    from importlib import resources
+
+    model = onnx.load_from_string((resources.files("wyoming_indextts") / "data" / "arena_probe.onnx").read_bytes())
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["Identity"]
+    assert [i.name for i in model.graph.input] == ["x"] and [o.name for o in model.graph.output] == ["y"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -56,17 +57,10 @@ def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession
 
 @functools.lru_cache(maxsize=1)
 def _arena_probe() -> ort.InferenceSession:
-    """A one-node session on the shared arena: a run of it is how the arena is asked to shrink."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "arena_probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8  # readable by every onnxruntime this project supports
-    return create_session(model.SerializeToString())
+    """A one-node session (Identity, shipped as package data so that nothing imports ``onnx`` at
+    run time for it) on the shared arena: a run of it is how the arena is asked to shrink."""
+    model = (resources.files("wyoming_indextts") / "data" / "arena_probe.onnx").read_bytes()
+    return create_session(model)
 
 
 def release_arena() -> None:

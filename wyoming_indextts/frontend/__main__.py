@@ -33,7 +33,7 @@ def main() -> None:
             "normalized": sentence.normalized,
             "pinyin": sentence.pinyin,
             "prosody": sentence.prosody,
-            "citation": frontend.citation(sentence.normalized) if sentence.syllables else [],
+            "citation": list(sentence.citation) if sentence.syllables else [],
         }
         sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -167,8 +167,14 @@ class G2PZh:
     # -- public -----------------------------------------------------------------------------
 
     def __call__(self, text: str) -> list[Reading]:
+        return self.analyze(text)[0]
+
+    def analyze(self, text: str) -> tuple[list[Reading], list[str]]:
+        """Readings as spoken, and the dictionary reading of every character (see ``citation``),
+        from one pass: segmentation and the polyphone model are the expensive part of both."""
         words = self._words(text)
         self._disambiguate(text, words)
+        citation = self._citation(text, words)
         # Runs of Chinese words (tones as spoken are decided per run, all runs of the sentence
         # through the tone corrector at once) and the letters between them, in order.
         pieces: list[tuple[list[_Word], list[list[str]]] | _Word] = []
@@ -197,13 +203,17 @@ class G2PZh:
                 letter = LETTER_PINYIN.get(char.upper()) if char.isascii() else None
                 if letter:
                     readings.append(Reading(piece.start + offset, char, letter, True))
-        return readings
+        return readings, citation
 
     def citation(self, text: str) -> list[str]:
         """Dictionary reading of every character ('' for non-Chinese), polyphones resolved, no sandhi."""
-        out = [""] * len(text)
         words = self._words(text)
         self._disambiguate(text, words)
+        return self._citation(text, words)
+
+    @staticmethod
+    def _citation(text: str, words: list[_Word]) -> list[str]:
+        out = [""] * len(text)
         for word in words:
             for offset, syllable in enumerate(word.pinyin):
                 out[word.start + offset] = syllable

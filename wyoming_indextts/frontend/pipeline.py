@@ -38,11 +38,6 @@ class Frontend:
             out.extend(self.analyze(part) for part in split_sentences(prepared, self._max_sentence_chars))
         return out
 
-    def citation(self, normalized: str) -> list[str]:
-        """Dictionary readings of a normalized sentence, one per character ('' where not Chinese):
-        polyphones resolved, before tone sandhi and neutral tones (what CPP's labels are)."""
-        return self._g2p.citation(normalized)
-
     def analyze(self, text: str) -> Sentence:
         """One sentence: normalized text, readings, boundaries, sentence type.
 
@@ -56,7 +51,7 @@ class Frontend:
             english = normalize_en(text)
             return Sentence(text=text, normalized=english, spans=(Span("en", english),), is_question=text.rstrip().endswith("?"))
         normalized = normalize_zh(text)
-        readings = self._g2p(normalized)
+        readings, citation = self._g2p.analyze(normalized)
         levels = predict_boundaries(normalized, readings)
         spans = _spans(normalized, readings, levels)
         return Sentence(
@@ -65,6 +60,7 @@ class Frontend:
             spans=spans,
             is_question=is_question(normalized),
             emphasis=find_emphasis(normalized),
+            citation=tuple(citation),
         )
 
 

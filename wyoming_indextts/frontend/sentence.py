@@ -54,6 +54,9 @@ class Sentence:
     is_question: bool = False
     emphasis: tuple[int, ...] = field(default=())
     """Indexes into ``normalized`` of stressed characters."""
+    citation: tuple[str, ...] = field(default=())
+    """Dictionary reading of each character of ``normalized`` ('' where not Chinese), before
+    sandhi: for inspection and polyphone benchmarks; engines speak ``syllables``."""
 
     @property
     def language(self) -> Language:
