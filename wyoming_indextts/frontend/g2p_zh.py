@@ -123,9 +123,20 @@ class _Word:
     phrase: bool = False  # a multi-character entry of the phrase dictionary
 
 
+@lru_cache(maxsize=4096)  # ~1,500 distinct syllables; pypinyin's conversion is slow
 def _tone3(syllable: str) -> str:
     out = to_tone3(syllable, neutral_tone_with_five=True).replace("ü", "v")
     return out if out[-1:].isdigit() else out + "5"
+
+
+@lru_cache(maxsize=65536)  # pure and called for every word; the same words recur all the time
+def _dictionary(word: str) -> tuple[str, ...]:
+    """pypinyin's reading of a word (its phrase or character dictionary), tone digit last."""
+    pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True,
+                          errors=lambda chars: ["" for _ in chars])  # type: ignore[arg-type,return-value]  # pypinyin accepts lists
+    if len(pinyins) != len(word):
+        pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
+    return tuple((p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins)
 
 
 def share_syllable_strings(phrases: dict[str, list[list[str]]]) -> None:
@@ -256,7 +267,7 @@ class G2PZh:
                 # Mixed or non-Chinese: Chinese characters in it are read one by one.
                 for k, char in enumerate(piece):
                     if is_hanzi(char):
-                        words.append(_Word(start + k, char, self._dictionary(char)))
+                        words.append(_Word(start + k, char, list(_dictionary(char))))
                     else:
                         words.append(_Word(start + k, char, []))
                 continue
@@ -264,16 +275,9 @@ class G2PZh:
             if phrase and len(phrase) == len(piece):
                 words.append(_Word(start, piece, [_tone3(p[0]) for p in phrase], phrase=True))
             else:
-                words.append(_Word(start, piece, self._dictionary(piece)))
+                words.append(_Word(start, piece, list(_dictionary(piece))))
         return words
 
-    @staticmethod
-    def _dictionary(word: str) -> list[str]:
-        pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True,
-                              errors=lambda chars: ["" for _ in chars])  # type: ignore[arg-type,return-value]  # pypinyin accepts lists
-        if len(pinyins) != len(word):
-            pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
-        return [(p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins]
 
     def _disambiguate(self, text: str, words: list[_Word]) -> None:
         """Polyphones in place: the model's scores weighed with the phrase dictionary's readings."""
