@@ -389,13 +389,19 @@ def word_runs(g2p, text: str):
 
     words = g2p._words(text)
     g2p._disambiguate(text, words)
+    for run in runs_of(words):
+        yield [w.text for w in run], tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run])
+
+
+def runs_of(words: list) -> Iterator[list]:
+    """Unpunctuated runs of Chinese words (``_Word`` with pinyin), as ``G2PZh`` groups them for sandhi."""
     run: list = []
     for word in words + [None]:
         if word is not None and word.pinyin:
             run.append(word)
             continue
         if run:
-            yield [w.text for w in run], tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run])
+            yield run
             run = []
 
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_polyphone import baker_utterances  # noqa: E402
+from train_polyphone import baker_utterances, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
 from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
@@ -76,14 +76,7 @@ def align(hanzi: str, syllables: list[str]) -> list[tuple[int, int]] | None:
 
 def runs(g2p: G2PZh, text: str) -> Iterator[list]:
     """Unpunctuated runs of Chinese words (``_Word``), as ``G2PZh`` groups them for sandhi."""
-    run: list = []
-    for word in g2p._words(text) + [None]:
-        if word is not None and word.pinyin:
-            run.append(word)
-            continue
-        if run:
-            yield run
-            run = []
+    return runs_of(g2p._words(text))
 
 
 def erhua_votes(labels: Path, ids: tuple[int, int]) -> dict[str, collections.Counter]:
@@ -177,17 +170,6 @@ def examples(labels: Path, ids: tuple[int, int], table: dict[str, str]) -> list[
     finally:
         tone_sandhi.neutral_words = original
     return out
-
-
-def runs_of(words: list) -> Iterator[list]:
-    run: list = []
-    for word in words + [None]:
-        if word is not None and word.pinyin:
-            run.append(word)
-            continue
-        if run:
-            yield run
-            run = []
 
 
 def cross_fitted(labels: Path, ids: tuple[int, int], folds: int = 5) -> list[Example]:
