@@ -30,7 +30,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT
@@ -78,16 +77,7 @@ _ERHUA_FILE = "erhua_words.txt"
 
 @lru_cache(maxsize=1)
 def erhua_words() -> dict[str, bool]:
-    try:
-        text = (resources.files("wyoming_indextts") / "data" / _ERHUA_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    table: dict[str, bool] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            word, _, merged = line.partition("\t")
-            table[word] = merged == "1"
-    return table
+    return {word: merged == "1" for word, merged in tone_sandhi.word_table(_ERHUA_FILE)}
 
 
 def erhua_key(texts: list[str], w: int, k: int) -> str | None:

@@ -34,20 +34,20 @@ _PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne
 _SUFFIX_NEUTRAL = {"们": "men5", "么": "me5"}
 
 
+def word_table(name: str) -> list[tuple[str, str]]:
+    """``word<TAB>value`` rows of a learned word list in the package data (``#`` comments);
+    none when the file is missing."""
+    try:
+        text = (resources.files("wyoming_indextts") / "data" / name).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    rows = (line.partition("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return [(word, value) for word, _, value in rows]
+
+
 @lru_cache(maxsize=1)
 def neutral_words() -> dict[str, str]:
-    try:
-        text = (resources.files("wyoming_indextts") / "data" / _NEUTRAL_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    table: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        word, _, tones = line.partition("\t")
-        if len(tones) == len(word):
-            table[word] = tones
-    return table
+    return {word: tones for word, tones in word_table(_NEUTRAL_FILE) if len(tones) == len(word)}
 
 
 def tone(syllable: str) -> str:
