@@ -139,13 +139,16 @@ def _percent(number: str) -> str:
     return "负百分之" + reading[1:] if reading.startswith("负") else "百分之" + reading
 
 
+def _below_zero(reading: str, unit: str) -> str:
+    """Temperatures below zero are 零下, not 负: -3℃ → 零下三摄氏度."""
+    return "零下" + reading[1:] if unit in ("°C", "℃") and reading.startswith("负") else reading
+
+
 def _measure(m: re.Match[str]) -> str:
     number, unit = m.group("n"), m.group("u")
     if unit == "%":
         return _percent(number)
-    reading = read_number(number)
-    if unit in ("°C", "℃") and reading.startswith("负"):
-        reading = "零下" + reading[1:]
+    reading = _below_zero(read_number(number), unit)
     return _liang(reading, _UNITS[unit]) + _UNITS[unit]
 
 
@@ -182,9 +185,7 @@ def _range(m: re.Match[str]) -> str:
     unit = m.group("u") or m.group("pu") or ""
     if unit == "%":
         return f"{_percent(m.group('a'))}到{_percent(m.group('b'))}"
-    low, high = read_number(m.group("a")), read_number(m.group("b"))
-    if unit in ("°C", "℃"):
-        low, high = (re.sub("^负", "零下", r) for r in (low, high))
+    low, high = (_below_zero(read_number(m.group(k)), unit) for k in ("a", "b"))
     unit_reading = _UNITS.get(unit, "")
     following = unit_reading or m.string[m.end() : m.end() + 1]
     return f"{low}到{_liang(high, following)}{unit_reading}"
@@ -217,6 +218,7 @@ def _call_number(m: re.Match[str]) -> str:
     return m.group("w") + read_digits(m.group("n"), one="幺")
 
 
+# The same clock time with and without named groups (a range holds two of them).
 _TIME_PATTERN = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
@@ -232,7 +234,7 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+)[:：](?P<b>\d+)"),
      lambda m: m.group("w") + m.group("s") + read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
     (re.compile(rf"(?<!\d)(?P<t1>{_TIME_PATTERN})\s*[-~～—至到]\s*(?P<t2>{_TIME_PATTERN})(?!\d)"), _time_range),
-    (re.compile(r"(?<!\d)(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?(?!\d)"), _time),
+    (re.compile(rf"(?<!\d){_TIME.pattern}(?!\d)"), _time),
     (re.compile(r"(?<![\d:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
@@ -240,7 +242,7 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<!\d)(?:\d{3,4}-\d{3,4}-\d{4}|0\d{2,3}-\d{7,8})(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
     # Video resolutions are said digit by digit: 1080P → 一零八零P.
     (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
-    (re.compile(rf"(?<![\d.])(?P<a>(?<![A-Za-z\d])[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
+    (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
      _range),
     (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
