@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tracemalloc
 from pathlib import Path
@@ -42,7 +43,7 @@ async def main_async(args: argparse.Namespace) -> None:
     port = free_port()
     server = AsyncServer.from_uri(f"tcp://127.0.0.1:{port}")
     await server.start(handler_factory(synthesizer, WyomingSettings()))
-    pid = __import__("os").getpid()
+    pid = os.getpid()
     try:
         await request(port, ZH_SENTENCES[0], None)
         tracemalloc.start(args.frames)

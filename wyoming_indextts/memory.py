@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import platform
 from functools import lru_cache
-
-_LOGGER = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # from glibc's malloc.h
 

@@ -108,6 +108,9 @@ def split_vits_cached(model: Path, cache_dir: Path | None) -> SplitVits | None:
         return split_vits(model)
     try:
         folder = _split_cache_folder(model, cache_dir)
+    except OSError:  # the model file cannot be read: ONNX Runtime will say why
+        return split_vits(model)
+    try:
         manifest = json.loads((folder / "split.json").read_text(encoding="utf-8"))
         if manifest.get("latent") is None:
             return None  # known not to split: don't load the graph again to find that out
@@ -120,7 +123,6 @@ def split_vits_cached(model: Path, cache_dir: Path | None) -> SplitVits | None:
     if split is None and importlib.util.find_spec("onnx") is None:
         return None  # only onnx is missing: nothing to remember about this model
     try:
-        folder = _split_cache_folder(model, cache_dir)
         folder.mkdir(parents=True, exist_ok=True)
         if split is not None:
             for name, data in (("encoder.onnx", split.encoder), ("decoder.onnx", split.decoder)):

@@ -141,6 +141,12 @@ def share_syllable_strings(phrases: dict[str, list[list[str]]]) -> None:
             options[:] = [sys.intern(syllable) for syllable in options]
 
 
+@lru_cache(maxsize=1)
+def _share_phrase_dictionary_strings() -> None:
+    """Once per process: pypinyin's phrase dictionary is module-global, like this."""
+    share_syllable_strings(PHRASES_DICT)
+
+
 class G2PZh:
     """Text → readings. ``lexicon`` maps words to space-separated pinyin and wins over everything.
 
@@ -154,7 +160,7 @@ class G2PZh:
         self._model = model or default_model()
         # correct_tones=False: the rules of tone_sandhi alone (benchmarks compare the two).
         self._tone_model = (tone_model or default_tone_model()) if correct_tones else None
-        share_syllable_strings(PHRASES_DICT)
+        _share_phrase_dictionary_strings()
         try:
             import jieba
         except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die

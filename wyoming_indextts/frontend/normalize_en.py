@@ -82,12 +82,8 @@ def _valid_date(month: str, day: str) -> bool:
     return 1 <= int(month) <= 12 and 1 <= int(day) <= 31
 
 
-def _iso_date(m: re.Match[str]) -> str:
-    y, mo, d = m.group("y"), m.group("m"), m.group("d")
-    return _date(y, mo, d) if _valid_date(mo, d) else m.group(0)
-
-
-def _us_date(m: re.Match[str]) -> str:
+def _date_match(m: re.Match[str]) -> str:
+    """ISO (2025-04-05) and US (4/5/2025) dates alike, by their named groups."""
     y, mo, d = m.group("y"), m.group("m"), m.group("d")
     return _date(y, mo, d) if _valid_date(mo, d) else m.group(0)
 
@@ -111,8 +107,8 @@ def _digits(m: re.Match[str]) -> str:
 _Rule = tuple[re.Pattern[str], Callable[[re.Match[str]], str]]
 
 _RULES: list[_Rule] = [
-    (re.compile(r"(?<![\d-])(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d-])"), _iso_date),
-    (re.compile(r"(?<![\d/])(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})(?![\d/])"), _us_date),
+    (re.compile(r"(?<![\d-])(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?![\d-])"), _date_match),
+    (re.compile(r"(?<![\d/])(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})(?![\d/])"), _date_match),
     (re.compile(r"(?<![\d-])(?:\(\d{3}\)\s?|\d{3}-)?\d{3}-\d{4}(?![\d-])"), _digits),
     (re.compile(r"(?P<c>[$€£¥])\s?(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?:\s?(?P<scale>thousand|million|billion))?"), _money),
     # Ranges: 3-5 days → 3 to 5 days (a leading minus stays a minus).
