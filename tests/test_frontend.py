@@ -88,6 +88,21 @@ def test_frontend_never_raises_on_odd_text() -> None:
             assert isinstance(sentence.prosody, str)
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "normalized"),
+    [
+        ("3+5=8。", "zh", "三加五等于八。"),  # no Chinese characters, but Chinese punctuation
+        ("12:30。", "zh", "十二点三十分。"),
+        ("The door is open。", "en", "The door is open。"),  # Latin words: English despite the full stop
+        ("3+5=8", "en", "3+5=8"),  # nothing says Chinese: left to the English voice
+    ],
+)
+def test_language_of_a_sentence_without_chinese_characters(text: str, language: str, normalized: str) -> None:
+    sentence = Frontend().analyze(text)
+    assert [span.language for span in sentence.spans] == [language]
+    assert sentence.normalized == normalized
+
+
 def test_question_is_detected() -> None:
     [sentence] = Frontend().sentences("你真的要去银行取钱吗？")
     assert sentence.is_question

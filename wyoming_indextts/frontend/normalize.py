@@ -175,7 +175,7 @@ _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷
 
 
 def _arithmetic(m: re.Match[str]) -> str:
-    """3+5=8 → 三加五等于八: only when an equals sign makes it a sum, not a range or a date."""
+    """3+5=8 → 三加五等于八: only when an equals sign (or 等于) makes it a sum, not a range or a date."""
     parts = re.split(r"([+\-−×*÷/=])", m.group(0).replace(" ", ""))
     return "".join(_OPERATORS.get(p, "") if i % 2 else read_number(p) for i, p in enumerate(parts))
 
@@ -223,7 +223,7 @@ _TIME_PATTERN = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
-    (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*=\s*\d+(?:\.\d+)?"), _arithmetic),
+    (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*(?:=\s*\d+(?:\.\d+)?|(?=等于))"), _arithmetic),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
     # Year ranges: 1998-2025年 → 一九九八到二零二五年.

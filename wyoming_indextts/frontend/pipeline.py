@@ -10,7 +10,7 @@ from .normalize import normalize_zh
 from .normalize_en import normalize_en
 from .prosody import is_question, predict_boundaries
 from .g2p_zh import LETTER_PINYIN, Reading
-from .segment import ScriptRun, has_hanzi, split_scripts, split_sentences
+from .segment import ScriptRun, is_chinese, split_scripts, split_sentences
 from .sentence import Sentence, Span, Syllable
 
 # Sentences are first cut from the raw text without a length limit, so each can be
@@ -34,20 +34,20 @@ class Frontend:
         # (numbers → Chinese words) before their long ones are cut at clause marks, English
         # sentences are left for the English voice, which reads numbers in English.
         for raw in split_sentences(text, _UNLIMITED):
-            prepared = normalize_zh(raw) if has_hanzi(raw) else raw
+            prepared = normalize_zh(raw) if is_chinese(raw) else raw
             out.extend(self.analyze(part) for part in split_sentences(prepared, self._max_sentence_chars))
         return out
 
     def analyze(self, text: str) -> Sentence:
         """One sentence: normalized text, readings, boundaries, sentence type.
 
-        A sentence without Chinese characters is one English span, normalized only where
+        A sentence that is not Chinese (:func:`is_chinese`) is one English span, normalized only where
         the English voices' phonemizer reads wrongly (units, money, dates: it already says
         "25" as "twenty-five"). A Chinese sentence is cut by :func:`split_scripts`: Chinese
         stretches and acronyms become "zh" spans with syllables; English words become "en"
         spans with no syllables.
         """
-        if not has_hanzi(text):
+        if not is_chinese(text):
             english = normalize_en(text)
             return Sentence(text=text, normalized=english, spans=(Span("en", english),), is_question=text.rstrip().endswith("?"))
         normalized = normalize_zh(text)

@@ -62,6 +62,17 @@ def has_hanzi(text: str) -> bool:
     return any(is_hanzi(c) for c in text)
 
 
+# Full-width punctuation that English text does not use (the dashes and ellipsis it shares are left out).
+_CHINESE_PUNCTUATION = frozenset("。，、；：？！「」『』《》（）【】")
+
+
+def is_chinese(text: str) -> bool:
+    """Chinese characters, or no Latin letters but Chinese punctuation: 「3+5=8。」 is read in Chinese."""
+    if has_hanzi(text):
+        return True
+    return any(c in _CHINESE_PUNCTUATION for c in text) and not any(c.isascii() and c.isalpha() for c in text)
+
+
 # In a text stream a period at the very end may still become "2.5", so only
 # count it as an end once the next character (a space) has arrived.
 _STREAM_END = re.compile(r"""(?:[。！？!?；;…]+|\.(?=\s)|\n+)[”’"'）)\]」』]*""")
