@@ -49,6 +49,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # more units, money without trailing zeros
         ("12.5MB/s", "十二点五兆字节每秒"), ("75μg/m³", "七十五微克每立方米"), ("5000mAh", "五千毫安时"),
         ("300lux", "三百勒克斯"), ("¥256.30", "二百五十六点三元"), ("¥12.00", "十二元"),
+        ("总价1,299.00元", "总价一千二百九十九元"), ("45.60元", "四十五点六元"),
+        # seconds: zero-padded like minutes, not said when zero
+        ("14:23:05", "十四点二十三分零五秒"), ("14:23:00", "十四点二十三分"), ("8:00:30", "八点零分三十秒"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -111,8 +111,10 @@ def _time(m: re.Match[str]) -> str:
     out = ("两" if hour == 2 else read_integer(hour)) + "点"
     if minute:
         out += ("零" if minute < 10 else "") + read_integer(minute) + "分"
-    if second is not None:
-        out += read_integer(second) + "秒"
+    if second is not None and int(second):
+        if not minute:
+            out += "零分"
+        out += ("零" if int(second) < 10 else "") + read_integer(second) + "秒"
     return out
 
 
@@ -161,6 +163,9 @@ def _plain_number(m: re.Match[str]) -> str:
         return read_digits(digits, one="幺")
     if "." not in digits and "," not in digits and len(digits) > 12:
         return read_digits(digits)
+    if after == "元" and "." in digits:
+        # Prices: 1,299.00元 → 一千二百九十九元, 45.60元 → 四十五点六元 (as _money does for ¥).
+        number = number.rstrip("0").rstrip(".")
     return _liang(read_number(number), after)
 
 
