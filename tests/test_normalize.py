@@ -52,6 +52,12 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("总价1,299.00元", "总价一千二百九十九元"), ("45.60元", "四十五点六元"),
         # seconds: zero-padded like minutes, not said when zero
         ("14:23:05", "十四点二十三分零五秒"), ("14:23:00", "十四点二十三分"), ("8:00:30", "八点零分三十秒"),
+        ("现在是24:00", "现在是二十四点"),
+        # month/day only where the words around say date; otherwise a fraction
+        ("请于3/15前缴费", "请于三月十五日前缴费"), ("从5/1起", "从五月一日起"), ("在3/4的位置", "在四分之三的位置"),
+        # rates with a slash, blood pressure, "100+", 两 before rooms
+        ("7.85元/升", "七点八五元每升"), ("2元/斤", "两元每斤"), ("72次/分", "七十二次每分"),
+        ("血压120/80mmHg", "血压一百二十比八十毫米汞柱"), ("100+个设备", "一百多个设备"), ("3室2厅", "三室两厅"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

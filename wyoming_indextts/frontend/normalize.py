@@ -84,7 +84,7 @@ def read_number(text: str) -> str:
 # February; two months is 两个月) and not 号/楼/路 (ordinal: 二号, 二楼).
 _MEASURE_WORDS = (
     "个只台件条次位天年周本张把项度盏扇部辆遍块种名小分秒点层户间米岁斤成公倍克升吨杯瓶碗双对份根颗"
-    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛"
+    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛室厅卫"
 )
 
 
@@ -224,8 +224,8 @@ def _call_number(m: re.Match[str]) -> str:
 
 
 # The same clock time with and without named groups (a range holds two of them).
-_TIME_PATTERN = r"(?:[01]?\d|2[0-3]):[0-5]\d(?::[0-5]\d)?"
-_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
+_TIME_PATTERN = r"(?:[01]?\d|2[0-3]|24(?=:00)):[0-5]\d(?::[0-5]\d)?"
+_TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]|24(?=:00)):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*(?:=\s*\d+(?:\.\d+)?|(?=等于))"), _arithmetic),
@@ -241,6 +241,14 @@ _RULES: list[_Rule] = [
     (re.compile(rf"(?<!\d)(?P<t1>{_TIME_PATTERN})\s*[-~～—至到]\s*(?P<t2>{_TIME_PATTERN})(?!\d)"), _time_range),
     (re.compile(rf"(?<!\d){_TIME.pattern}(?!\d)"), _time),
     (re.compile(r"(?<![\d:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
+    # Blood pressure 120/80mmHg is said with 比.
+    (re.compile(r"(?P<a>\d+)/(?P<b>\d+)\s*mmHg"),
+     lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b")) + "毫米汞柱"),
+    # Month/day where the words around make it a date (请于3/15前, 从5/1起); otherwise a fraction.
+    (re.compile(r"(?P<w>于|截至|截止|从|自)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"),
+     lambda m: m.group("w") + read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"),
+    (re.compile(r"(?<![\d/])(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?=前|后|之前|之后|起|截止|到期)"),
+     lambda m: read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
     # Phone numbers written with dashes (400-820-8820, 010-62345678) are digit strings, not ranges.
@@ -252,6 +260,11 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
+    # Rates with a slash between Chinese units: 7.85元/升 → 七点八五元每升, 72次/分 → 七十二次每分.
+    (re.compile(rf"(?P<n>{_NUM})(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])/(?=[\u4e00-\u9fff])"),
+     lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每"),
+    # 100+个 → 一百多个.
+    (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])"), lambda m: read_integer(m.group("n")) + "多"),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
     (re.compile(_NUM), _plain_number),
 ]
