@@ -58,6 +58,12 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # rates with a slash, blood pressure, "100+", 两 before rooms
         ("7.85元/升", "七点八五元每升"), ("2元/斤", "两元每斤"), ("72次/分", "七十二次每分"),
         ("血压120/80mmHg", "血压一百二十比八十毫米汞柱"), ("100+个设备", "一百多个设备"), ("3室2厅", "三室两厅"),
+        # phone numbers in groups, with a country code; codes of letters and digits; rooms
+        ("请拨打+86 138 1234 5678", "请拨打加八六幺三八幺二三四五六七八"), ("400 820 8820", "四零零八二零八八二零"),
+        ("G1234次列车", "G幺二三四次列车"), ("2单元1203", "二单元幺二零三"), ("501室", "五零幺室"),
+        # a dash after a date or clock word is a range; a plus sign in running text is not said; dimensions
+        ("5月1日-5月5日", "五月一日到五月五日"), ("10点-11点", "十点到十一点"), ("高+3℃", "高三摄氏度"),
+        ("1920×1080", "一千九百二十乘一千零八十"), ("今天-3℃", "今天零下三摄氏度"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

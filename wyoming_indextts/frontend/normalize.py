@@ -218,6 +218,11 @@ def _money(m: re.Match[str]) -> str:
     return _liang(reading, "元") + _CURRENCY[m.group("c")]
 
 
+def _phone(m: re.Match[str]) -> str:
+    code = m.group("cc")
+    return ("加" + read_digits(code[1:]) if code else "") + read_digits(re.sub(r"\D", "", m.group("n")), one="幺")
+
+
 def _call_number(m: re.Match[str]) -> str:
     # Service and emergency numbers are said digit by digit, 1 as 幺: 幺幺零, 幺二零.
     return m.group("w") + read_digits(m.group("n"), one="幺")
@@ -228,7 +233,21 @@ _TIME_PATTERN = r"(?:[01]?\d|2[0-3]|24(?=:00)):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]|24(?=:00)):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
+    # Phone numbers in groups (+86 138 1234 5678, 400 820 8820, 400-820-8820, 010-62345678) are
+    # digit strings, not ranges or sums; a country code is 加 and its digits.
+    (re.compile(r"(?<![\d.])(?:(?P<cc>\+\d{1,3})[\s-]?)?(?P<n>\d{3,4}[-\s]\d{3,4}[-\s]\d{4}|0\d{2,3}-\d{7,8}|1\d{10})(?!\d)"),
+     _phone),
+    # A dash between a date or clock word and a number is a range: 5月1日-5月5日, 10点-11点.
+    (re.compile(r"(?<=\d[年月日号点])\s*[-~～—]\s*(?=\d)"), lambda m: "到"),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*(?:=\s*\d+(?:\.\d+)?|(?=等于))"), _arithmetic),
+    # Dimensions and resolutions: 1920×1080 → 一千九百二十乘一千零八十.
+    (re.compile(r"(?<![\d.])(?P<a>\d+)\s*[×*]\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
+    # A plus sign before a number in running text is not said: 高+3℃ → 高三摄氏度 (3+5 was a sum above).
+    (re.compile(r"(?<![\d+])\+(?=\d)"), lambda m: ""),
+    # Codes of letters then digits (G1234次, CA1234, RTX4090) and room numbers (2单元1203, 501室)
+    # are digit strings.
+    (re.compile(r"(?<=[A-Za-z])\d{3,}(?![\d.])"), lambda m: read_digits(m.group(0), one="幺")),
+    (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
     # Year ranges: 1998-2025年 → 一九九八到二零二五年.
@@ -251,8 +270,6 @@ _RULES: list[_Rule] = [
      lambda m: read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
-    # Phone numbers written with dashes (400-820-8820, 010-62345678) are digit strings, not ranges.
-    (re.compile(r"(?<!\d)(?:\d{3,4}-\d{3,4}-\d{4}|0\d{2,3}-\d{7,8})(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
     # Video resolutions are said digit by digit: 1080P → 一零八零P.
     (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
     (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
