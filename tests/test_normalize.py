@@ -64,6 +64,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # a dash after a date or clock word is a range; a plus sign in running text is not said; dimensions
         ("5月1日-5月5日", "五月一日到五月五日"), ("10点-11点", "十点到十一点"), ("高+3℃", "高三摄氏度"),
         ("1920×1080", "一千九百二十乘一千零八十"), ("今天-3℃", "今天零下三摄氏度"),
+        # ranges: 两 at the low end, negative ends, a unit said where it is written, decimal ratios
+        ("2到3个小时", "两到三个小时"), ("气温-5~-1℃", "气温零下五到零下一摄氏度"), ("-5到-1℃", "零下五到零下一摄氏度"),
+        ("20℃到26℃", "二十摄氏度到二十六摄氏度"), ("比例是1:1.2", "比例是一比一点二"), ("1.5:1", "一点五比一"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

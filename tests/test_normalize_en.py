@@ -31,6 +31,8 @@ from wyoming_indextts.frontend.normalize_en import normalize_en
         ("Wake me at 7:00.", "Wake me at 7 o'clock."),
         ("Meet at 3:30 PM.", "Meet at 3 30 PM."),
         ("Delivery in 3-5 days.", "Delivery in 3 to 5 days."),
+        ("20℃-26℃", "20 degrees Celsius to 26 degrees Celsius"),
+        ("-5~-1℃", "minus 5 to minus 1 degrees Celsius"),
         ("Call 555-1234.", "Call 5 5 5, 1 2 3 4."),
         ("Call (555) 123-4567.", "Call 5 5 5, 1 2 3, 4 5 6 7."),
         # left alone: what espeak-ng reads well, and look-alikes that are not units

@@ -186,14 +186,16 @@ def _arithmetic(m: re.Match[str]) -> str:
 
 
 def _range(m: re.Match[str]) -> str:
-    """3-5天 → 三到五天, 50%~60% → 百分之五十到百分之六十; a unit is read once, after the second number."""
+    """3-5天 → 三到五天, 2-3个 → 两到三个, 50%~60% → 百分之五十到百分之六十; a unit is read where
+    it is written (20℃-26℃ twice, 20-26℃ once, after the second number)."""
     unit = m.group("u") or m.group("pu") or ""
     if unit == "%":
         return f"{_percent(m.group('a'))}到{_percent(m.group('b'))}"
     low, high = (_below_zero(read_number(m.group(k)), unit) for k in ("a", "b"))
     unit_reading = _UNITS.get(unit, "")
     following = unit_reading or m.string[m.end() : m.end() + 1]
-    return f"{low}到{_liang(high, following)}{unit_reading}"
+    low_unit = unit_reading if m.group("pu") and m.group("u") else ""
+    return f"{_liang(low, low_unit or following)}{low_unit}到{_liang(high, following)}{unit_reading}"
 
 
 def _time_range(m: re.Match[str]) -> str:
@@ -255,11 +257,12 @@ _RULES: list[_Rule] = [
      lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b")) + "年"),
     (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
     # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
-    (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+)[:：](?P<b>\d+)"),
-     lambda m: m.group("w") + m.group("s") + read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
+    (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+(?:\.\d+)?)[:：](?P<b>\d+(?:\.\d+)?)"),
+     lambda m: m.group("w") + m.group("s") + read_number(m.group("a")) + "比" + read_number(m.group("b"))),
     (re.compile(rf"(?<!\d)(?P<t1>{_TIME_PATTERN})\s*[-~～—至到]\s*(?P<t2>{_TIME_PATTERN})(?!\d)"), _time_range),
     (re.compile(rf"(?<!\d){_TIME.pattern}(?!\d)"), _time),
-    (re.compile(r"(?<![\d:])(?P<a>\d+):(?P<b>\d+)(?![\d:])"), lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b"))),
+    (re.compile(r"(?<![\d:.])(?P<a>\d+(?:\.\d+)?):(?P<b>\d+(?:\.\d+)?)(?![\d:])"),
+     lambda m: read_number(m.group("a")) + "比" + read_number(m.group("b"))),
     # Blood pressure 120/80mmHg is said with 比.
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)\s*mmHg"),
      lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b")) + "毫米汞柱"),
@@ -272,7 +275,7 @@ _RULES: list[_Rule] = [
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
     # Video resolutions are said digit by digit: 1080P → 一零八零P.
     (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
-    (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至]\s*(?P<b>\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
+    (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至到]\s*(?P<b>(?<=[~～—至到\s])[-−]?\d+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
      _range),
     (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),

@@ -98,6 +98,12 @@ def _clock(m: re.Match[str]) -> str:
     return (f"{spoken_hour} oh {minute}" if minute < 10 else f"{spoken_hour} {minute}") + tail
 
 
+def _range(m: re.Match[str]) -> str:
+    low = m.group("a")
+    low = "minus " + low[1:] if low.startswith("-") else low
+    return f"{low}{m.group('pu') or ''} to {m.group('b')}"
+
+
 def _digits(m: re.Match[str]) -> str:
     """Phone numbers digit by digit, a pause between groups: 555-1234 → 5 5 5, 1 2 3 4."""
     groups = re.findall(r"\d+", m.group(0))
@@ -111,9 +117,10 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d/])(?P<m>\d{1,2})/(?P<d>\d{1,2})/(?P<y>\d{4})(?![\d/])"), _date_match),
     (re.compile(r"(?<![\d-])(?:\(\d{3}\)\s?|\d{3}-)?\d{3}-\d{4}(?![\d-])"), _digits),
     (re.compile(r"(?P<c>[$€£¥])\s?(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?:\s?(?P<scale>thousand|million|billion))?"), _money),
-    # Ranges: 3-5 days → 3 to 5 days (a leading minus stays a minus).
-    (re.compile(r"(?<![\d.\-/:])(?P<a>\d+(?:\.\d+)?)\s?[-–~]\s?(?P<b>\d+(?:\.\d+)?)(?![\d/:])"),
-     lambda m: f"{m.group('a')} to {m.group('b')}"),
+    # Ranges: 3-5 days → 3 to 5 days, 20℃-26℃ and -5~-1℃ too (the unit rule below reads each unit).
+    (re.compile(rf"(?<![\d.\-/:])(?P<a>-?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s?(?P<sep>[-–~])\s?"
+                r"(?P<b>(?<=[–~\s])-?\d+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d/:])"),
+     _range),
     (re.compile(rf"(?P<n>{_NUMBER})\s?(?P<u>{_UNIT_PATTERN})(?![A-Za-z0-9²³])"), _unit),
     (re.compile(r"(?<![\d:])(?P<h>[01]?\d|2[0-3]):(?P<min>[0-5]\d)(?P<ampm>\s?[AaPp]\.?[Mm]\.?)?(?![\d:])"), _clock),
 ]
