@@ -114,6 +114,16 @@ def jieba_freq_words() -> list[str]:
         return [line.decode("utf-8").split(" ")[0] for line in handle]
 
 
+def test_char_reading_is_lazy_pinyins_of_the_character_alone(compact: Dictionaries) -> None:
+    """What the IndexTTS engine compares our readings with (tone digits aside)."""
+    for char in HANZI:
+        expected = lazy_pinyin(char, style=Style.TONE3, neutral_tone_with_five=True)[0]
+        assert compact.char_reading(char).rstrip("012345") == expected.rstrip("012345"), char
+    assert compact.char_reading("行") == "xing2"
+    with pytest.raises(ValueError):
+        compact.char_reading("A")
+
+
 def test_mmseg_cut_equals_pypinyins(compact: Dictionaries) -> None:
     texts = random_hanzi_texts(3000, seed=2) + ["", "银行行长", "中华人民共和国国歌", "ABC银行,。"]
     for text in texts:

@@ -315,6 +315,13 @@ class Dictionaries:
             return tuple(self._char_alone[ord(char) - _CHAR_BASE] for char in word)
         return tuple(out)
 
+    def char_reading(self, char: str) -> str:
+        """A Chinese character's first dictionary reading on its own, tone digit last, as
+        ``lazy_pinyin(char, style=TONE3, neutral_tone_with_five=True)[0]`` gives it."""
+        if not is_hanzi(char):
+            raise ValueError(f"not a Chinese character: {char!r}")
+        return self._char_alone[ord(char) - _CHAR_BASE]
+
     def cutter(self) -> Callable[[str], Iterable[str]]:
         """Word segmentation: jieba's, dictionary only (no HMM), over :attr:`freq`; pypinyin's
         mmseg over the phrase table where jieba is not installed."""
