@@ -17,8 +17,9 @@ rebuilt; a folder that cannot be written keeps the rebuilt tables in memory only
 
 What the G2P asks, and how it is answered here:
 
-* jieba's dictionary-only cutting reads ``FREQ`` (``in``, ``[]``, ``.get``) and ``total``:
-  :class:`WordTable` answers those for a jieba ``Tokenizer`` (:meth:`Dictionaries.cutter`).
+* jieba's dictionary-only cutting (``Tokenizer.cut(text, HMM=False)``) over ``FREQ`` and
+  ``total``: :meth:`Dictionaries.cut`, jieba's algorithm over :class:`WordTable` (jieba itself
+  is then not imported at run time: its HMM tables cost 8 MB even unused).
 * pypinyin's phrase dictionary, first reading of each character (all the G2P ever uses), in
   the G2P's tone-digit style: :meth:`PhraseTable.readings`.
 * ``lazy_pinyin(word, style=TONE3, neutral_tone_with_five=True)`` as the G2P called it, for
@@ -37,7 +38,9 @@ import importlib.util
 import io
 import json
 import logging
+import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +68,11 @@ _NO_PHRASE = 0  # WordTable value of a phrase-table key that is only a prefix of
 _EMPTY_SLOT = -1
 # Where pypinyin has no reading (its errors callback gave ''), the G2P's reading was "de5".
 _NO_READING = "de5"
+
+# jieba 0.42's re_han_default, re_skip_default and re_eng: what Tokenizer.cut splits by.
+_JIEBA_HAN = re.compile(r"([\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-]+)")
+_JIEBA_SKIP = re.compile(r"(\r\n|\s)")
+_JIEBA_ENG = re.compile(r"[a-zA-Z0-9]")
 
 
 class WordTable:
@@ -322,20 +330,62 @@ class Dictionaries:
             raise ValueError(f"not a Chinese character: {char!r}")
         return self._char_alone[ord(char) - _CHAR_BASE]
 
-    def cutter(self) -> Callable[[str], Iterable[str]]:
-        """Word segmentation: jieba's, dictionary only (no HMM), over :attr:`freq`; pypinyin's
-        mmseg over the phrase table where jieba is not installed."""
-        try:
-            import jieba
-        except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die
-            return self.phrases.cut
-        jieba.setLogLevel(60)
-        tokenizer = jieba.Tokenizer()
-        # Cutting reads only FREQ and total; initialized keeps jieba from loading its own copy.
-        tokenizer.FREQ = self.freq
-        tokenizer.total = self.total
-        tokenizer.initialized = True
-        return lambda text: tokenizer.cut(text, HMM=False)
+    def cut(self, text: str) -> Iterator[str]:
+        """Words as jieba's ``Tokenizer().cut(text, HMM=False)`` cuts them: runs of Chinese
+        characters, letters, digits (and ``+#&._%-``) by its dictionary; spaces and line breaks
+        as themselves; anything else one character at a time. jieba's code (0.42, MIT), with
+        one lookup per fragment where it made up to three."""
+        for block in _JIEBA_HAN.split(text):
+            if not block:
+                continue
+            if _JIEBA_HAN.match(block):
+                yield from self._cut_block(block)
+                continue
+            for part in _JIEBA_SKIP.split(block):
+                if _JIEBA_SKIP.match(part):
+                    yield part
+                else:
+                    yield from part
+
+    def _cut_block(self, sentence: str) -> Iterator[str]:
+        """jieba's ``get_DAG`` + ``calc`` + ``__cut_DAG_NO_HMM``: the most probable cut by word
+        frequencies; single letters and digits in a row are joined."""
+        find, frequency = self.freq.find, self.freq.value
+        count = len(sentence)
+        log_total = math.log(self.total)
+        # For each start, the ends of the dictionary words starting there with log frequencies;
+        # a character that starts none is a word of frequency 1.
+        edges: list[list[tuple[float, int]]] = []
+        for start in range(count):
+            found: list[tuple[float, int]] = []
+            end = start
+            while end < count:
+                number = find(sentence[start : end + 1])
+                if number < 0:  # no word begins with this fragment
+                    break
+                value = frequency(number)
+                if value:  # 0: only a prefix of words
+                    found.append((math.log(value), end))
+                end += 1
+            edges.append(found or [(0.0, start)])
+        route: list[tuple[float, int]] = [(0.0, 0)] * (count + 1)
+        for start in range(count - 1, -1, -1):
+            route[start] = max((weight - log_total + route[end + 1][0], end) for weight, end in edges[start])
+        position = 0
+        letters = ""
+        while position < count:
+            end = route[position][1] + 1
+            word = sentence[position:end]
+            if len(word) == 1 and _JIEBA_ENG.match(word):
+                letters += word
+            else:
+                if letters:
+                    yield letters
+                    letters = ""
+                yield word
+            position = end
+        if letters:
+            yield letters
 
     @property
     def nbytes(self) -> int:
@@ -368,10 +418,11 @@ class Dictionaries:
         return buffer.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> tuple[Dictionaries, dict[str, object]]:
-        """The dictionaries and the file's ``sources``. Raises (ValueError, KeyError,
+    def from_bytes(cls, data: bytes | Path) -> tuple[Dictionaries, dict[str, object]]:
+        """The dictionaries and the file's ``sources`` from the file's bytes or the file (read
+        one array at a time: no copy of the whole file in memory). Raises (ValueError, KeyError,
         zipfile.BadZipFile, ...) for anything but a whole file of this format."""
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        with np.load(io.BytesIO(data) if isinstance(data, bytes) else data, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}  # zipfile checks each member's CRC
         meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
         if meta.get("format") != FORMAT:
@@ -516,7 +567,7 @@ def load_dictionaries(cache_dir: Path | None = None, builder: Callable[[], bytes
     described = sources()
     path = cache_file(cache_dir if cache_dir is not None else model_cache_dir(), described)
     try:
-        dictionaries, built_from = Dictionaries.from_bytes(path.read_bytes())
+        dictionaries, built_from = Dictionaries.from_bytes(path)
         if built_from == described:
             return dictionaries
         _LOGGER.warning("Dictionary cache %s was built from other data; building it again", path)

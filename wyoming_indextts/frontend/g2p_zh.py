@@ -124,7 +124,7 @@ class G2PZh:
         self._tone_model = (tone_model or default_tone_model()) if correct_tones else None
         # jieba's and pypinyin's dictionaries, compact (shared by all G2PZh of the process by default).
         self._dictionaries = dictionaries or default_dictionaries()
-        self._cut = self._dictionaries.cutter()
+        self._cut = self._dictionaries.cut
 
     # -- public -----------------------------------------------------------------------------
 
