@@ -20,7 +20,12 @@ from pypinyin.seg.mmseg import seg as pypinyin_mmseg
 
 from wyoming_indextts.frontend import dictionaries as dictionaries_module
 from wyoming_indextts.frontend import prosody
-from wyoming_indextts.frontend.dictionaries import Dictionaries, WordTable, default_dictionaries, load_dictionaries
+from wyoming_indextts.frontend.dictionaries import (
+    Dictionaries,
+    WordTable,
+    default_dictionaries,
+    load_dictionaries,
+)
 from wyoming_indextts.frontend.g2p_zh import G2PZh
 from wyoming_indextts.frontend.sentence import is_hanzi
 

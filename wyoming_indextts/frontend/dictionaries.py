@@ -90,10 +90,10 @@ class WordTable:
         if len(offsets) != len(values) + 1 or offsets[-1] != len(keys) or len(slots) & (len(slots) - 1):
             raise ValueError("inconsistent word table arrays")
         self._keys = keys
-        # memoryviews: indexing one gives a plain int, several times faster than a numpy scalar.
-        self._offsets = memoryview(np.ascontiguousarray(offsets, dtype=np.uint32))
-        self._slots = memoryview(np.ascontiguousarray(slots, dtype=np.int32))
-        self._values = memoryview(np.ascontiguousarray(values, dtype=np.uint32))
+        # memoryviews (.data): indexing one gives a plain int, several times faster than a numpy scalar.
+        self._offsets = np.ascontiguousarray(offsets, dtype=np.uint32).data
+        self._slots = np.ascontiguousarray(slots, dtype=np.int32).data
+        self._values = np.ascontiguousarray(values, dtype=np.uint32).data
         self.find: Callable[[str], int] = _finder(keys, self._offsets, self._slots)
         """The key number of a word, -1 if absent."""
 
@@ -108,7 +108,7 @@ class WordTable:
             raise ValueError("word table too large for 32-bit values or offsets")
         size = 1 << max(4, (2 * len(encoded)).bit_length())  # at most half full
         slots = np.full(size, _EMPTY_SLOT, dtype=np.int32)
-        table = memoryview(slots)
+        table = slots.data
         mask = size - 1
         for number, key in enumerate(encoded):
             slot = zlib.crc32(key) & mask
@@ -192,7 +192,7 @@ class PhraseTable:
     ``_tone3`` converted pypinyin's marks) and ``spoken`` (as its ``lazy_pinyin`` call did).
     """
 
-    __slots__ = ("_words", "_spans", "_syllables", "tone3", "spoken", "longest")
+    __slots__ = ("_spans", "_syllables", "_words", "longest", "spoken", "tone3")
 
     def __init__(self, words: WordTable, spans: np.ndarray, syllables: np.ndarray,
                  tone3: tuple[str, ...], spoken: tuple[str, ...], longest: int) -> None:
@@ -201,8 +201,8 @@ class PhraseTable:
         if len(spans) < 1 or spans[-1] != len(syllables):
             raise ValueError("inconsistent phrase spans")
         self._words = words
-        self._spans = memoryview(np.ascontiguousarray(spans, dtype=np.uint32))
-        self._syllables = memoryview(np.ascontiguousarray(syllables, dtype=np.uint16))
+        self._spans = np.ascontiguousarray(spans, dtype=np.uint32).data
+        self._syllables = np.ascontiguousarray(syllables, dtype=np.uint16).data
         self.tone3 = tone3
         self.spoken = spoken
         self.longest = longest  # characters in the longest phrase
@@ -472,7 +472,7 @@ def sources() -> dict[str, object]:
 def build() -> Dictionaries:
     """Convert the installed jieba and pypinyin dictionaries. Imports both: ~150 MB of heap
     that stays with the process, hence :func:`load_dictionaries` runs it in a child."""
-    import jieba
+    import jieba  # type: ignore[import-untyped]
     from pypinyin import Style, lazy_pinyin
     from pypinyin.constants import PHRASES_DICT
     from pypinyin.contrib.tone_convert import to_tone3
@@ -567,15 +567,16 @@ def load_dictionaries(cache_dir: Path | None = None, builder: Callable[[], bytes
     described = sources()
     path = cache_file(cache_dir if cache_dir is not None else model_cache_dir(), described)
     try:
-        dictionaries, built_from = Dictionaries.from_bytes(path)
-        if built_from == described:
-            return dictionaries
+        cached, cached_from = Dictionaries.from_bytes(path)
+        if cached_from == described:
+            return cached
         _LOGGER.warning("Dictionary cache %s was built from other data; building it again", path)
     except FileNotFoundError:
         pass
     except Exception as err:  # noqa: BLE001 - any fault in our own cache file means: build it again
         _LOGGER.warning("Dictionary cache %s is unusable (%s); building it again", path, err)
     started = time.monotonic()
+    built_from: dict[str, object] | None
     try:
         data = builder()
         dictionaries, built_from = Dictionaries.from_bytes(data)
