@@ -31,9 +31,12 @@ COPY wyoming_indextts ./wyoming_indextts
 COPY models ./models
 # Editable: the server finds the voices in models/ next to its package.
 # The import check fails the build, not the first request, when the runtime cannot load.
+# The front end's compact dictionaries are built here (into ~/.cache/wyoming-indextts), not
+# at the first start.
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -e . \
-    && /opt/venv/bin/python -c "import onnxruntime, piper, espeakng_loader, wyoming_indextts.frontend"
+    && /opt/venv/bin/python -c "import onnxruntime, piper, espeakng_loader, wyoming_indextts.frontend" \
+    && /opt/venv/bin/python -m wyoming_indextts.frontend.dictionaries
 
 COPY rootfs /
 WORKDIR /

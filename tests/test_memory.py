@@ -125,25 +125,6 @@ def test_server_limits_glibc_arenas_unless_the_user_chose(monkeypatch: pytest.Mo
     assert calls == [cli.MALLOC_ARENAS]
 
 
-def test_phrase_dictionary_syllables_are_shared_and_unchanged() -> None:
-    from pypinyin.constants import PHRASES_DICT
-
-    from wyoming_indextts.frontend.g2p_zh import share_syllable_strings
-
-    def fresh(text: str) -> str:  # a new string object, as pypinyin's JSON loader makes
-        return "".join(list(text))
-
-    phrases = {"银行": [["yín"], ["háng"]], "行人": [["xíng"], ["rén"]], "人行": [[fresh("rén")], [fresh("háng"), fresh("xíng")]]}
-    before = {k: [list(o) for o in v] for k, v in phrases.items()}
-    assert phrases["人行"][1][0] is not phrases["银行"][1][0]
-    share_syllable_strings(phrases)
-    assert phrases == before
-    assert phrases["人行"][1][0] is phrases["银行"][1][0] and phrases["人行"][0][0] is phrases["行人"][1][0]
-    share_syllable_strings(PHRASES_DICT)  # the real dictionary: equal syllables end up as one object
-    assert PHRASES_DICT["银行"][1] == ["háng"] and PHRASES_DICT["行长"][0] == ["háng"]
-    assert PHRASES_DICT["银行"][1][0] is PHRASES_DICT["行长"][0][0]
-
-
 def _rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

@@ -29,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from wyoming_indextts.frontend.dictionaries import default_dictionaries  # noqa: E402
 from wyoming_indextts.frontend.g2p_zh import G2PZh  # noqa: E402
 from wyoming_indextts.frontend.prosody import (  # noqa: E402
     FEATURE_VERSION, PAD, UNK, char_token, decode, features,
@@ -125,6 +126,7 @@ def main() -> None:
     started = time.time()
     utterances = parse_labels(args.labels)
     g2p = G2PZh()
+    phrases = default_dictionaries().phrases
     train_u = [u for u in utterances if u[0] <= 7500]
     val_u = [u for u in utterances if 7500 < u[0] <= 8000]
     dev_u = [u for u in utterances if 8000 < u[0] <= 9000]
@@ -140,7 +142,7 @@ def main() -> None:
     def tensors(examples):
         out = []
         for _, text, readings, levels in examples:
-            feats = features(text, readings, vocab)
+            feats = features(text, readings, vocab, phrases)
             target = np.full(len(text), -100, dtype=np.int64)
             for r, level in zip(readings[:-1], levels[:-1]):
                 target[r.index] = level

@@ -43,6 +43,16 @@ def model_cache_dir() -> Path:
     return Path(base) / "wyoming-indextts"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """Another server starting at the same time never reads a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def cache_key(*parts: object) -> str:
     """A stable digest of the parts (JSON-encoded, so types matter: 1.0 ≠ "1.0")."""
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode("utf-8")).hexdigest()

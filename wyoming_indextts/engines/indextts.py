@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
-from pypinyin import Style, lazy_pinyin
 
 from ..audio import resample
 from ..frontend import Sentence
+from ..frontend.dictionaries import default_dictionaries
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
 
@@ -339,7 +339,7 @@ def annotate_polyphones(sentence: Sentence) -> str:
         char, index = syllable.char, syllable.index
         if not _HANZI.fullmatch(char) or index >= len(text) or text[index] != char:
             continue
-        everyday = lazy_pinyin(char, style=Style.TONE3, neutral_tone_with_five=True)[0]
+        everyday = default_dictionaries().char_reading(char)  # not pypinyin: it loads ~45 MB on import
         if everyday.rstrip("012345") != syllable.pinyin.rstrip("012345"):
             text[index] = syllable.pinyin.upper().replace("Ü", "V")
     return "".join(text)

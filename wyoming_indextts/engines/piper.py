@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cache import cache_key, model_cache_dir
+from ..cache import cache_key, model_cache_dir, write_atomically
 from ..frontend import Sentence, Span
 from ..onnx import create_session
 from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
@@ -127,9 +126,9 @@ def split_vits_cached(model: Path, cache_dir: Path | None) -> SplitVits | None:
         if split is not None:
             for name, data in (("encoder.onnx", split.encoder), ("decoder.onnx", split.decoder)):
                 assert isinstance(data, bytes)
-                _write_atomically(folder / name, data)
+                write_atomically(folder / name, data)
         # Written last: its presence says the graphs beside it are complete.
-        _write_atomically(folder / "split.json", json.dumps({"latent": split.latent if split else None}).encode())
+        write_atomically(folder / "split.json", json.dumps({"latent": split.latent if split else None}).encode())
     except OSError as err:
         _LOGGER.warning("Cannot cache the split graphs of %s in %s (%s); splitting at every start", model.name, cache_dir, err)
         return split
@@ -149,14 +148,6 @@ def _remove_older_splits(current: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Another server starting at the same time never reads a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) -> VoiceInfo:

@@ -5,7 +5,7 @@ Per sentence:
 1. Segment: user-lexicon words first (longest match, never cut apart), jieba (dictionary only,
    no HMM) for the rest.
 2. Dictionary readings: pypinyin's phrase dictionary for whole words, its character dictionary
-   otherwise.
+   otherwise (both held compactly by ``dictionaries.py``, as is jieba's).
 3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
    scores the character's readings; the phrase dictionary's readings weigh in (the word jieba
    cut, and every dictionary word around the character), see PHRASE_BONUS.
@@ -26,17 +26,12 @@ after 儿 lands after 儿 in ``Sentence.prosody``. The engine turns ``huir4`` in
 from __future__ import annotations
 
 import math
-import sys
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
-from pypinyin.constants import PHRASES_DICT
-from pypinyin.contrib.tone_convert import to_tone3
-from pypinyin.seg.mmseg import seg as _mmseg
-
 from . import tone_sandhi
+from .dictionaries import Dictionaries, PhraseTable, default_dictionaries
 from .polyphone import PolyphoneModel, default_model
 from .tone_model import Run, ToneModel
 from .tone_model import default_model as default_tone_model
@@ -113,40 +108,6 @@ class _Word:
     phrase: bool = False  # a multi-character entry of the phrase dictionary
 
 
-@lru_cache(maxsize=4096)  # ~1,500 distinct syllables; pypinyin's conversion is slow
-def _tone3(syllable: str) -> str:
-    out = to_tone3(syllable, neutral_tone_with_five=True).replace("ü", "v")
-    return out if out[-1:].isdigit() else out + "5"
-
-
-@lru_cache(maxsize=65536)  # pure and called for every word; the same words recur all the time
-def _dictionary(word: str) -> tuple[str, ...]:
-    """pypinyin's reading of a word (its phrase or character dictionary), tone digit last."""
-    pinyins = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True,
-                          errors=lambda chars: ["" for _ in chars])  # type: ignore[arg-type,return-value]  # pypinyin accepts lists
-    if len(pinyins) != len(word):
-        pinyins = [lazy_pinyin(c, style=Style.TONE3, neutral_tone_with_five=True)[0] for c in word]
-    return tuple((p if p[-1:].isdigit() else (p + "5" if p else "de5")).replace("ü", "v") for p in pinyins)
-
-
-def share_syllable_strings(phrases: dict[str, list[list[str]]]) -> None:
-    """Make equal syllables of pypinyin's phrase dictionary one string object each.
-
-    Its JSON loader creates a new string for each of the ~144,000 syllables although only
-    ~1,250 differ: ~10 MB the server would keep for nothing. Values stay equal, so pypinyin
-    and we read the same readings; doing it again finds every string shared already.
-    """
-    for readings in phrases.values():
-        for options in readings:
-            options[:] = [sys.intern(syllable) for syllable in options]
-
-
-@lru_cache(maxsize=1)
-def _share_phrase_dictionary_strings() -> None:
-    """Once per process: pypinyin's phrase dictionary is module-global, like this."""
-    share_syllable_strings(PHRASES_DICT)
-
-
 class G2PZh:
     """Text → readings. ``lexicon`` maps words to space-separated pinyin and wins over everything.
 
@@ -154,22 +115,16 @@ class G2PZh:
     """
 
     def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None,
-                 tone_model: ToneModel | None = None, correct_tones: bool = True) -> None:
+                 tone_model: ToneModel | None = None, correct_tones: bool = True,
+                 dictionaries: Dictionaries | None = None) -> None:
         self._lexicon = {w: tuple(p.split()) for w, p in (lexicon or {}).items() if len(p.split()) == len(w)}
         self._longest = max((len(w) for w in self._lexicon), default=0)
         self._model = model or default_model()
         # correct_tones=False: the rules of tone_sandhi alone (benchmarks compare the two).
         self._tone_model = (tone_model or default_tone_model()) if correct_tones else None
-        _share_phrase_dictionary_strings()
-        try:
-            import jieba
-        except ImportError:  # pragma: no cover - jieba is a declared dependency; degrade, don't die
-            self._cut = lambda text: _mmseg.cut(text)
-        else:
-            jieba.setLogLevel(60)
-            tokenizer = jieba.Tokenizer()
-            tokenizer.initialize()
-            self._cut = lambda text: tokenizer.cut(text, HMM=False)
+        # jieba's and pypinyin's dictionaries, compact (shared by all G2PZh of the process by default).
+        self._dictionaries = dictionaries or default_dictionaries()
+        self._cut = self._dictionaries.cut
 
     # -- public -----------------------------------------------------------------------------
 
@@ -263,15 +218,15 @@ class G2PZh:
                 # Mixed or non-Chinese: Chinese characters in it are read one by one.
                 for k, char in enumerate(piece):
                     if is_hanzi(char):
-                        words.append(_Word(start + k, char, list(_dictionary(char))))
+                        words.append(_Word(start + k, char, list(self._dictionaries.reading(char))))
                     else:
                         words.append(_Word(start + k, char, []))
                 continue
-            phrase = PHRASES_DICT.get(piece) if len(piece) > 1 else None
+            phrase = self._dictionaries.phrases.readings(piece) if len(piece) > 1 else None
             if phrase and len(phrase) == len(piece):
-                words.append(_Word(start, piece, [_tone3(p[0]) for p in phrase], phrase=True))
+                words.append(_Word(start, piece, list(phrase), phrase=True))
             else:
-                words.append(_Word(start, piece, list(_dictionary(piece))))
+                words.append(_Word(start, piece, list(self._dictionaries.reading(piece))))
         return words
 
 
@@ -291,7 +246,7 @@ class G2PZh:
             if not score:
                 continue
             current = word.pinyin[k]
-            votes = _phrase_votes(text, word.start + k)
+            votes = _phrase_votes(self._dictionaries.phrases, text, word.start + k)
             voters = sum(votes.values())
 
             def weight(reading: str) -> float:
@@ -350,13 +305,13 @@ class G2PZh:
         return len(run[w - 1].text) == 1 and run[w - 1].text not in "女婴孤幼"
 
 
-def _phrase_votes(text: str, index: int) -> Counter[str]:
+def _phrase_votes(phrases: PhraseTable, text: str, index: int) -> Counter[str]:
     """The reading of ``text[index]`` in each phrase-dictionary word of 2-5 Chinese characters
     that contains it (overlapping words included: jieba keeps only one cut)."""
     votes: Counter[str] = Counter()
     for start in range(max(0, index - _COVER_MAX + 1), index + 1):
-        for end in range(max(index + 1, start + 2), min(len(text), start + _COVER_MAX) + 1):
-            phrase = PHRASES_DICT.get(text[start:end])
+        for end in phrases.ends(text, start, max(index + 1, start + 2), min(len(text), start + _COVER_MAX)):
+            phrase = phrases.readings(text[start:end])
             if phrase and len(phrase) == end - start:
-                votes[_tone3(phrase[index - start][0])] += 1
+                votes[phrase[index - start]] += 1
     return votes

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dictionaries import PhraseTable, default_dictionaries
 from .g2p_zh import Reading
 from .sentence import is_hanzi
 
@@ -47,23 +48,7 @@ _STRONG = set("，。！？；：—,.!?;:")  # a pause of (at least) an intonat
 # Segmentation tags per character: 0 pad, 1 B, 2 M, 3 E, 4 S (single-char word), 5 punctuation, 6 other.
 _MAX_DICT = 4
 _DIST_BUCKETS = 12
-
-
-def _phrase_sets() -> tuple[frozenset[str], int]:
-    from pypinyin.constants import PHRASES_DICT
-
-    words = frozenset(w for w in PHRASES_DICT if 2 <= len(w) <= 8)
-    return words, max((len(w) for w in words), default=2)
-
-
-_PHRASES: tuple[frozenset[str], int] | None = None
-
-
-def _phrases() -> tuple[frozenset[str], int]:
-    global _PHRASES
-    if _PHRASES is None:
-        _PHRASES = _phrase_sets()
-    return _PHRASES
+_LONGEST_WORD = 8  # dictionary words of 2-8 characters make the lattice
 
 
 def char_token(char: str) -> str:
@@ -76,15 +61,15 @@ def char_token(char: str) -> str:
     return char
 
 
-def features(text: str, readings: Sequence[Reading], vocab: dict[str, int]) -> np.ndarray:
+def features(text: str, readings: Sequence[Reading], vocab: dict[str, int], phrases: PhraseTable) -> np.ndarray:
     """``[len(text), 6]`` int64: char id, segmentation tag, dict word ending here, dict word starting
-    here, distance to previous strong punctuation, distance to the next."""
+    here (words of pypinyin's ``phrases``), distance to previous strong punctuation, distance to the next."""
     n = len(text)
     out = np.zeros((n, 6), dtype=np.int64)
     if n == 0:
         return out
     starts = {r.index: r.word_start for r in readings}
-    words, longest = _phrases()
+    longest = min(phrases.longest, _LONGEST_WORD)
     # Segmentation tags from the G2P's own word boundaries.
     for i, char in enumerate(text):
         out[i, 0] = vocab.get(char_token(char), UNK)
@@ -99,15 +84,15 @@ def features(text: str, readings: Sequence[Reading], vocab: dict[str, int]) -> n
     for i in range(n):
         if not hanzi[i]:
             continue
-        for length in range(min(longest, n - i), 1, -1):
-            if text[i : i + length] in words:
-                out[i, 3] = max(out[i, 3], min(length, _MAX_DICT))
-                last = i + length - 1
-                out[last, 2] = max(out[last, 2], min(length, _MAX_DICT))
-                for k in range(i + 1, last):  # inside a word: mark as such (length 1 code is unused otherwise)
-                    if out[k, 2] == 0:
-                        out[k, 2] = 1
-                break
+        ends = phrases.ends(text, i, i + 2, i + min(longest, n - i))
+        if ends:
+            length = ends[-1] - i
+            out[i, 3] = max(out[i, 3], min(length, _MAX_DICT))
+            last = i + length - 1
+            out[last, 2] = max(out[last, 2], min(length, _MAX_DICT))
+            for k in range(i + 1, last):  # inside a word: mark as such (length 1 code is unused otherwise)
+                if out[k, 2] == 0:
+                    out[k, 2] = 1
     # Distance (in characters) to the previous / next strong punctuation or the sentence edge.
     distance = 0
     for i in range(n):
@@ -156,7 +141,8 @@ def rule_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
 class ProsodyPredictor:
     """Loads ``prosody.onnx`` once; thread-safe (ONNX Runtime sessions are)."""
 
-    def __init__(self, model_path: Path = MODEL_PATH, vocab_path: Path = VOCAB_PATH, threads: int = 1) -> None:
+    def __init__(self, model_path: Path = MODEL_PATH, vocab_path: Path = VOCAB_PATH, threads: int = 1,
+                 phrases: PhraseTable | None = None) -> None:
         from ..onnx import create_session
 
         meta = json.loads(vocab_path.read_text(encoding="utf-8"))
@@ -166,10 +152,11 @@ class ProsodyPredictor:
         self.thresholds: list[float] = list(meta.get("thresholds", [0.5, 0.5, 0.5]))
         self._session = create_session(model_path, threads=threads)
         self._input = self._session.get_inputs()[0].name
+        self._phrases = phrases or default_dictionaries().phrases
 
     def probabilities(self, text: str, readings: Sequence[Reading]) -> np.ndarray:
         """``[len(text), 4]`` probabilities of levels 0..3 after each character."""
-        feats = features(text, readings, self.vocab)
+        feats = features(text, readings, self.vocab, self._phrases)
         return self._session.run(None, {self._input: feats[None]})[0][0]
 
     def __call__(self, text: str, readings: Sequence[Reading]) -> list[int]:
