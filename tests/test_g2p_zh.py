@@ -59,6 +59,10 @@ def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
         ("他为给儿子治病", ["ta1", "wei4", "gei3", "er2", "zi5", "zhi4", "bing4"]),
         ("你去哪儿", ["ni3", "qu4", "nar3"]),
         ("这一块儿", ["zhe4", "yi2", "kuair4"]),
+        # Units the learned table has not seen (guess_erhua): 儿 cut off after a one-character
+        # word is mostly "son", after a longer word mostly erhua.
+        ("她哄儿睡觉", ["ta1", "hong3", "er2", "shui4", "jiao4"]),
+        ("在墙角儿", ["zai4", "qiang2", "jiaor3"]),
     ],
 )
 def test_erhua_decisions(g2p: G2PZh, text: str, expected: list[str]) -> None:

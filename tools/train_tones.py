@@ -13,7 +13,8 @@ To choose settings, train on 1-7000 and watch our own slice: ``--ids 1-7000 --de
 
 ``erhua``: writes ``wyoming_indextts/data/erhua_words.txt``, for every unit ending in 儿 seen in
 the labels (the word, or the word before a lone 儿 + 儿), whether the speaker merges 儿 into
-the syllable before it.
+the syllable before it. ``erhua --crossval 5`` writes nothing and reports how often the table,
+and ``g2p_zh.guess_erhua`` for the units a fold's table lacks, are right on held-out folds.
 
 ``tagger``: trains the tone corrector (``wyoming_indextts/frontend/tone_model.py``; PyTorch,
 one thread, about 5 minutes on one core) and writes ``wyoming_indextts/data/tone_model.npz``. Its
@@ -42,7 +43,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from train_polyphone import baker_utterances, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
-from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key  # noqa: E402
+from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key, guess_erhua  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
 from wyoming_indextts.frontend.tone_model import TONES, encode  # noqa: E402
 
@@ -79,10 +80,19 @@ def runs(g2p: G2PZh, text: str) -> Iterator[list]:
     return runs_of(g2p._words(text))
 
 
-def erhua_votes(labels: Path, ids: tuple[int, int]) -> dict[str, collections.Counter]:
-    """Per erhua key, how often the speaker merged 儿 (True) or said it (False)."""
+@dataclass(frozen=True)
+class ErhuaUnit:
+    """One 儿 closing a unit: the run's word texts, the word's place, and what the speaker did."""
+
+    texts: list[str]
+    w: int
+    key: str
+    merged: bool
+
+
+def erhua_units(labels: Path, ids: tuple[int, int]) -> Iterator[ErhuaUnit]:
+    """Every 儿 in utterances ``ids`` that could merge (see ``erhua_key``), as the labels read it."""
     g2p = G2PZh()
-    votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for text, syllables in baker_utterances(labels, ids):
         if "儿" not in text:
             continue
@@ -101,12 +111,38 @@ def erhua_votes(labels: Path, ids: tuple[int, int]) -> dict[str, collections.Cou
                     n = hanzi_index[word.start + k]
                     if key is None or n == 0:
                         continue
-                    votes[key][syllable_of[n] == syllable_of[n - 1]] += 1
+                    yield ErhuaUnit(texts, w, key, syllable_of[n] == syllable_of[n - 1])
+
+
+def erhua_votes(units: list[ErhuaUnit]) -> dict[str, collections.Counter]:
+    """Per erhua key, how often the speaker merged 儿 (True) or said it (False)."""
+    votes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+    for unit in units:
+        votes[unit.key][unit.merged] += 1
     return votes
 
 
+def crossval_erhua(labels: Path, ids: tuple[int, int], folds: int) -> None:
+    """How often the learned table, and ``guess_erhua`` for keys it lacks, get a held-out
+    fold's 儿 right (a wrong one makes the whole utterance a syllable short or long)."""
+    low, high = ids
+    size = (high - low + folds) // folds
+    parts = [list(erhua_units(labels, (start, min(high, start + size - 1)))) for start in range(low, high + 1, size)]
+    seen_wrong = seen = unseen_wrong = unseen = 0
+    for f, test in enumerate(parts):
+        votes = erhua_votes([u for g, part in enumerate(parts) if g != f for u in part])
+        for unit in test:
+            if unit.key in votes:
+                seen += 1
+                seen_wrong += (votes[unit.key][True] > votes[unit.key][False]) != unit.merged
+            else:
+                unseen += 1
+                unseen_wrong += guess_erhua(unit.texts, unit.w) != unit.merged
+    print(f"{folds}-fold: table wrong {seen_wrong} of {seen}, guess (unseen keys) wrong {unseen_wrong} of {unseen}")
+
+
 def learn_erhua(labels: Path, ids: tuple[int, int], out: Path = ERHUA_OUT) -> None:
-    votes = erhua_votes(labels, ids)
+    votes = erhua_votes(list(erhua_units(labels, ids)))
     with out.open("w", encoding="utf-8") as f:
         f.write(f"# unit ending in 儿<TAB>1 = erhua (merged), 0 = 儿 said; majority of Biaobei {ids[0]:06d}-{ids[1]:06d}\n")
         f.write("# by tools/train_tones.py erhua\n")
@@ -307,6 +343,8 @@ def main() -> None:
     e.add_argument("labels", type=Path, help="Biaobei prosody labels")
     e.add_argument("--ids", default="1-8000", help="utterances to learn from (keep 8001-9000 out)")
     e.add_argument("--out", type=Path, default=ERHUA_OUT)
+    e.add_argument("--crossval", type=int, default=0, metavar="FOLDS",
+                   help="write nothing; report errors on held-out folds of --ids")
     t = sub.add_parser("tagger")
     t.add_argument("labels", type=Path, help="Biaobei prosody labels")
     t.add_argument("--ids", default="1-8000", help="utterances to train on (keep 8001-9000 out)")
@@ -319,7 +357,9 @@ def main() -> None:
     t.add_argument("--out", type=Path, default=TAGGER_OUT)
     args = parser.parse_args()
     low, high = (int(x) for x in args.ids.split("-"))
-    if args.command == "erhua":
+    if args.command == "erhua" and args.crossval:
+        crossval_erhua(args.labels, (low, high), args.crossval)
+    elif args.command == "erhua":
         learn_erhua(args.labels, (low, high), args.out)
     elif args.command == "tagger":
         dev = tuple(int(x) for x in args.dev.split("-")) if args.dev else None
