@@ -225,11 +225,64 @@ def cross_fitted(labels: Path, ids: tuple[int, int], folds: int = 5) -> list[Exa
     return out
 
 
+EMBEDDINGS = ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")
+
+
+def fuse(states: list[dict], threshold: float, chars: str) -> dict:
+    """The npz arrays of ``tone_model.ToneModel`` for the average of several taggers' logits.
+
+    The members become one LSTM whose hidden units are the members' side by side: each table is
+    the members' embeddings side by side, and the input, recurrent and output weights are block
+    diagonal (a member reads only its own embeddings and hidden units); ``members`` tells the run
+    time to step them as separate blocks.
+    """
+    import numpy as np
+
+    k = len(states)
+    hidden = states[0]["lstm.weight_hh_l0"].shape[1]
+    widths = [states[0][f"{name}.weight"].shape[1] for name in EMBEDDINGS]
+    arrays = {name: np.concatenate([s[f"{name}.weight"] for s in states], axis=1).astype(np.float16)
+              for name in EMBEDDINGS}
+    # Column where member m's slice of table t starts in the fused input.
+    starts = np.cumsum([0] + [w * k for w in widths])
+    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
+        w_ih = np.zeros((4 * k * hidden, int(starts[-1])), dtype=np.float32)
+        w_hh = np.zeros((4 * k * hidden, k * hidden), dtype=np.float32)
+        b_ih = np.zeros(4 * k * hidden, dtype=np.float32)
+        b_hh = np.zeros(4 * k * hidden, dtype=np.float32)
+        for m, state in enumerate(states):
+            member_ih = state[f"lstm.weight_ih_l0{suffix}"]
+            for gate in range(4):  # PyTorch order i, f, g, o: each gate's rows, member by member
+                rows = slice((gate * k + m) * hidden, (gate * k + m + 1) * hidden)
+                source = slice(gate * hidden, (gate + 1) * hidden)
+                column = 0
+                for t, width in enumerate(widths):
+                    target = int(starts[t]) + m * width
+                    w_ih[rows, target : target + width] = member_ih[source, column : column + width]
+                    column += width
+                w_hh[rows, m * hidden : (m + 1) * hidden] = state[f"lstm.weight_hh_l0{suffix}"][source]
+                b_ih[rows] = state[f"lstm.bias_ih_l0{suffix}"][source]
+                b_hh[rows] = state[f"lstm.bias_hh_l0{suffix}"][source]
+        arrays[f"{direction}_w_ih"] = w_ih.astype(np.float16)
+        arrays[f"{direction}_w_hh"] = w_hh.astype(np.float16)
+        arrays[f"{direction}_b_ih"], arrays[f"{direction}_b_hh"] = b_ih, b_hh
+    # Output features are [forward units of all members | backward units of all members].
+    out_w = [s["out.weight"] for s in states]
+    arrays["out_w"] = np.concatenate([w[:, :hidden] for w in out_w] + [w[:, hidden:] for w in out_w], axis=1) / k
+    arrays["out_b"] = np.mean([s["out.bias"] for s in states], axis=0)
+    arrays["chars"] = np.array(chars)
+    arrays["threshold"] = np.array(threshold, dtype=np.float32)
+    arrays["members"] = np.array(k)
+    return arrays
+
+
 def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None, epochs: int,
                  threshold: float, out: Path = TAGGER_OUT, seed: int = 0, hidden: int = 64,
-                 char_dim: int = 48) -> None:
-    """Train on ``ids`` (cross-fitted inputs); report tone accuracy on ``dev`` (inputs from the
-    list learned on all of ``ids``, as at run time) after each epoch; write the last epoch."""
+                 char_dim: int = 48, members: int = 1) -> None:
+    """Train ``members`` taggers (seeds ``seed``, ``seed + 1`` ...) on ``ids`` (cross-fitted
+    inputs) and write them as one model averaging their logits (:func:`fuse`). Reports tone
+    accuracy on ``dev`` (inputs from the list learned on all of ``ids``, as at run time) after
+    each epoch, and of the average after each member."""
     import random
 
     import numpy as np
@@ -240,8 +293,6 @@ def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None
     from train_polyphone import neutral_table
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)
-    random.seed(seed)
     train = cross_fitted(labels, ids)
     dev_examples = examples(labels, dev, neutral_table(labels, [ids])) if dev else []
     counts = collections.Counter(c for e in train for c in "".join(e.words))
@@ -280,20 +331,19 @@ def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None
             h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=chars.shape[1])
             return self.out(self.drop(h))
 
-    net = Net()
-
-    def evaluate(items: list[Example]) -> str:
+    def evaluate(nets: list[nn.Module], items: list[Example]) -> str:
         """Tone errors (where the syllable is right) of the rules and of the corrected tones at
         a few thresholds (the last one, ``threshold``, is what gets written)."""
-        net.eval()
+        for net in nets:
+            net.eval()
         levels = sorted({0.0, 0.5, 0.7, threshold})
         rule_wrong = total = 0
         model_wrong = dict.fromkeys(levels, 0)
         with torch.no_grad():
             for k in range(0, len(items), 256):
                 (c, t, r, p, s, y), lengths = tensors(items[k : k + 256])
-                prob = torch.softmax(net(c, t, r, p, s, lengths), -1)
-                best = prob.max(-1)
+                logits = sum(net(c, t, r, p, s, lengths) for net in nets) / len(nets)
+                best = torch.softmax(logits, -1).max(-1)
                 rule = torch.where(s < 5, s, r)  # the rules with the word list, as without the tagger
                 mask = y >= 0
                 total += int(mask.sum())
@@ -301,38 +351,37 @@ def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None
                 for level in levels:
                     pred = torch.where(best.values >= level, best.indices, rule)
                     model_wrong[level] += int(((pred != y) & mask).sum())
-        net.train()
+        for net in nets:
+            net.train()
         return f"tone errors of {total}: rules {rule_wrong / total:.2%}, corrected " + ", ".join(
             f"{model_wrong[v] / total:.2%} (≥{v})" for v in levels)
 
-    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
-    steps = epochs * ((len(train) + 31) // 32)
-    # Cosine decay: at a constant rate the dev error jumps by ±0.05 points between epochs, so
-    # the last epoch (the one written) would be a lottery ticket.
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-    for epoch in range(1, epochs + 1):
-        random.shuffle(train)
-        for k in range(0, len(train), 32):
-            (c, t, r, p, s, y), lengths = tensors(train[k : k + 32])
-            logits = net(c, t, r, p, s, lengths)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, 5), y.reshape(-1), ignore_index=-1)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        print(f"epoch {epoch}: " + (f"dev {evaluate(dev_examples)}" if dev_examples else "done"), flush=True)
-    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
-    arrays = {name: state[f"{name}.weight"].astype(np.float16)
-              for name in ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")}
-    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
-        arrays[f"{direction}_w_ih"] = state[f"lstm.weight_ih_l0{suffix}"].astype(np.float16)
-        arrays[f"{direction}_w_hh"] = state[f"lstm.weight_hh_l0{suffix}"].astype(np.float16)
-        arrays[f"{direction}_b_ih"] = state[f"lstm.bias_ih_l0{suffix}"]
-        arrays[f"{direction}_b_hh"] = state[f"lstm.bias_hh_l0{suffix}"]
-    arrays["out_w"], arrays["out_b"] = state["out.weight"], state["out.bias"]
-    arrays["chars"] = np.array(chars)
-    arrays["threshold"] = np.array(threshold, dtype=np.float32)
-    np.savez_compressed(out, **arrays)
+    nets: list[nn.Module] = []
+    for member in range(members):
+        torch.manual_seed(seed + member)
+        random.seed(seed + member)
+        net = Net()
+        optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+        steps = epochs * ((len(train) + 31) // 32)
+        # Cosine decay: at a constant rate the dev error jumps by ±0.05 points between epochs, so
+        # the last epoch (the one written) would be a lottery ticket.
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for epoch in range(1, epochs + 1):
+            random.shuffle(train)
+            for k in range(0, len(train), 32):
+                (c, t, r, p, s, y), lengths = tensors(train[k : k + 32])
+                logits = net(c, t, r, p, s, lengths)
+                loss = nn.functional.cross_entropy(logits.reshape(-1, 5), y.reshape(-1), ignore_index=-1)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+            print(f"member {member + 1} epoch {epoch}: " + (f"dev {evaluate([net], dev_examples)}" if dev_examples else "done"), flush=True)
+        nets.append(net)
+        if dev_examples and member:
+            print(f"average of {len(nets)}: dev {evaluate(nets, dev_examples)}", flush=True)
+    states = [{k: v.detach().numpy() for k, v in net.state_dict().items()} for net in nets]
+    np.savez_compressed(out, **fuse(states, threshold, chars))
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
@@ -354,6 +403,7 @@ def main() -> None:
     t.add_argument("--hidden", type=int, default=64, help="LSTM units each way")
     t.add_argument("--char-dim", type=int, default=48)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--members", type=int, default=1, help="taggers (seeds) whose logits the written model averages")
     t.add_argument("--out", type=Path, default=TAGGER_OUT)
     args = parser.parse_args()
     low, high = (int(x) for x in args.ids.split("-"))
@@ -364,7 +414,8 @@ def main() -> None:
     elif args.command == "tagger":
         dev = tuple(int(x) for x in args.dev.split("-")) if args.dev else None
         train_tagger(args.labels, (low, high), dev, args.epochs, args.threshold, args.out,
-                     hidden=args.hidden, char_dim=args.char_dim, seed=args.seed)
+                     hidden=args.hidden, char_dim=args.char_dim, seed=args.seed,
+                     members=args.members)
 
 
 if __name__ == "__main__":
