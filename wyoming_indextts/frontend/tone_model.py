@@ -9,7 +9,8 @@ syllable ever changes, and only where the model is confident (``threshold``).
 
 Weights: ``data/tone_model.npz``, trained on Biaobei 000001–008000 by ``tools/train_tones.py
 tagger``. Our own numpy forward pass (no torch at run time): embeddings → one bidirectional LSTM
-layer → linear layer over the five tones.
+layer → linear layer over the five tones. The file may hold several such taggers (trained from
+different seeds) whose logits are averaged: a single tagger's errors vary with its seed.
 """
 
 from __future__ import annotations
