@@ -129,6 +129,8 @@ def test_rules_alone_without_the_corrector() -> None:
     assert spoken(rules, "你好") == ["ni2", "hao3"]
     assert spoken(rules, "一个") == ["yi2", "ge4"]
     assert spoken(rules, "不是") == ["bu2", "shi4"]
+    assert spoken(rules, "一万本书")[:2] == ["yi2", "wan4"]  # 一 starting a number before a place value
+    assert spoken(rules, "十一万") == ["shi2", "yi1", "wan4"]  # inside a number
     assert spoken(rules, "展览馆") == ["zhan2", "lan2", "guan3"]
 
 

@@ -28,6 +28,9 @@ _NEUTRAL_FILE = "neutral_tone_words.txt"
 _NUMERALS = set("零〇一二三四五六七八九十百千万亿两幺")
 # 一 keeps its first tone inside numbers and ordinals, and after these.
 _YI_FIRST_AFTER = set("第初十")
+# Except where it starts a number before a place value: 一百 yi4 bai3, 一万 yi2 wan4 (Biaobei
+# 000001-008000: 28 of 28; after another numeral, 十一万, it stays yi1).
+_PLACE_VALUES = set("百千万亿")
 # Single-syllable grammatical words read without tone.
 _PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "啊": "a5",
               "么": "me5", "嘛": "ma5", "呀": "ya5", "啦": "la5", "哇": "wa5", "喽": "lou5"}
@@ -113,7 +116,7 @@ def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool]
             nxt is None
             or prev_char in _YI_FIRST_AFTER
             or prev_char in _NUMERALS
-            or next_char in _NUMERALS
+            or (next_char in _NUMERALS and next_char not in _PLACE_VALUES)
             or (k == len(word) - 1 and len(word) > 1)  # 统一, 唯一, 万一
         ):
             pinyins[w][k] = "yi1"
