@@ -131,6 +131,8 @@ def test_rules_alone_without_the_corrector() -> None:
     assert spoken(rules, "不是") == ["bu2", "shi4"]
     assert spoken(rules, "一万本书")[:2] == ["yi2", "wan4"]  # 一 starting a number before a place value
     assert spoken(rules, "十一万") == ["shi2", "yi1", "wan4"]  # inside a number
+    # 3-3 across every word boundary of a run, long words too (the corrector finds the breaks).
+    assert spoken(rules, "图书馆老板") == ["tu2", "shu1", "guan2", "lao2", "ban3"]
     assert spoken(rules, "展览馆") == ["zhan2", "lan2", "guan3"]
 
 

@@ -132,9 +132,11 @@ def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[
     """3-3 → 2-3, in place.
 
     Inside a word every third tone before another third tone rises, except that a run of four
-    splits 2+2 (展览馆 zhan2 lan2 guan3, 永远美好 ...). Across words it applies where a
-    one-syllable word leans on its neighbour (我想, 很好) and between two words of a
-    phrase (买 | 手表); a punctuation break resets (``words`` is one unpunctuated run).
+    splits 2+2 (展览馆 zhan2 lan2 guan3, 永远美好 ...). Across words it applies at every word
+    boundary of the run (a punctuation break resets: ``words`` is one unpunctuated run): the
+    Biaobei speaker joins most of them whatever the words' lengths (1-8000: 2,595 of 3,400;
+    even after a word of three or more before a longer word, 49 of 87). Where the speaker
+    breaks (a phrase boundary: 老板 | 已经) is the tone corrector's call.
     """
     tones = [[tone(s) for s in syllables] for syllables in pinyins]
     # Inside words, right to left so each decision looks at the *underlying* next tone.
@@ -164,13 +166,7 @@ def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[
         if locked and locked[w]:
             continue
         if tones[w][-1] == "3" and tones[w + 1][0] == "3" and tone(pinyins[w][-1]) == "3":
-            if _joins(words, w):
-                pinyins[w][-1] = _with_tone(pinyins[w][-1], "2")
-
-
-def _joins(words: Sequence[str], w: int) -> bool:
-    """Whether 3-3 sandhi crosses the boundary after ``words[w]``."""
-    return len(words[w]) <= 2 or len(words[w + 1]) == 1
+            pinyins[w][-1] = _with_tone(pinyins[w][-1], "2")
 
 
 def apply(words: Sequence[str], pinyins: Sequence[Sequence[str]], locked: Sequence[bool] = (),
