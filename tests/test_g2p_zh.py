@@ -59,6 +59,10 @@ def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
         ("他为给儿子治病", ["ta1", "wei4", "gei3", "er2", "zi5", "zhi4", "bing4"]),
         ("你去哪儿", ["ni3", "qu4", "nar3"]),
         ("这一块儿", ["zhe4", "yi2", "kuair4"]),
+        # Units the learned table has not seen (guess_erhua): 儿 cut off after a one-character
+        # word is mostly "son", after a longer word mostly erhua.
+        ("她哄儿睡觉", ["ta1", "hong3", "er2", "shui4", "jiao4"]),
+        ("在墙角儿", ["zai4", "qiang2", "jiaor3"]),
     ],
 )
 def test_erhua_decisions(g2p: G2PZh, text: str, expected: list[str]) -> None:
@@ -125,6 +129,10 @@ def test_rules_alone_without_the_corrector() -> None:
     assert spoken(rules, "你好") == ["ni2", "hao3"]
     assert spoken(rules, "一个") == ["yi2", "ge4"]
     assert spoken(rules, "不是") == ["bu2", "shi4"]
+    assert spoken(rules, "一万本书")[:2] == ["yi2", "wan4"]  # 一 starting a number before a place value
+    assert spoken(rules, "十一万") == ["shi2", "yi1", "wan4"]  # inside a number
+    # 3-3 across every word boundary of a run, long words too (the corrector finds the breaks).
+    assert spoken(rules, "图书馆老板") == ["tu2", "shu1", "guan2", "lao2", "ban3"]
     assert spoken(rules, "展览馆") == ["zhan2", "lan2", "guan3"]
 
 
@@ -163,3 +171,43 @@ def test_tone_corrector_probabilities() -> None:
     assert p.shape == (2, 5)
     assert np.allclose(p.sum(axis=1), 1.0)
     assert p[0].argmax() == 1 and p[1].argmax() == 2  # ni2 hao3: the speaker's 3-3 sandhi
+
+
+def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
+    """tools/train_tones.py fuse: one npz whose forward pass averages the members' logits."""
+    import numpy as np
+
+    sys.path.insert(0, str(REPO / "tools"))
+    from train_tones import fuse
+
+    from wyoming_indextts.frontend.tone_model import ToneModel, encode
+
+    rng = np.random.default_rng(0)
+    chars, hidden = "你好我想买", 6
+    widths = {"emb_char": 5, "emb_citation": 3, "emb_rule": 3, "emb_place": 2, "emb_listed": 3}
+    rows = {"emb_char": len(chars) + 1, "emb_citation": 5, "emb_rule": 5, "emb_place": 4, "emb_listed": 6}
+
+    def member() -> dict[str, np.ndarray]:
+        state = {f"{name}.weight": rng.normal(size=(rows[name], width)).astype(np.float32) for name, width in widths.items()}
+        for suffix in ("", "_reverse"):
+            state[f"lstm.weight_ih_l0{suffix}"] = rng.normal(size=(4 * hidden, sum(widths.values()))).astype(np.float32)
+            state[f"lstm.weight_hh_l0{suffix}"] = rng.normal(size=(4 * hidden, hidden)).astype(np.float32)
+            state[f"lstm.bias_ih_l0{suffix}"] = rng.normal(size=4 * hidden).astype(np.float32)
+            state[f"lstm.bias_hh_l0{suffix}"] = rng.normal(size=4 * hidden).astype(np.float32)
+        state["out.weight"] = rng.normal(size=(5, 2 * hidden)).astype(np.float32)
+        state["out.bias"] = rng.normal(size=5).astype(np.float32)
+        return state
+
+    states = [member(), member()]
+    models = []
+    for name, group in (("a", states[:1]), ("b", states[1:]), ("both", states)):
+        np.savez(tmp_path / f"{name}.npz", **fuse(group, 0.5, chars))
+        models.append(ToneModel(tmp_path / f"{name}.npz"))
+    a, b, both = models
+    x = encode(["我", "想买", "你好"], [["wo3"], ["xiang3", "mai3"], ["ni3", "hao3"]],
+               [["wo3"], ["xiang2", "mai3"], ["ni2", "hao3"]], ".....", both.char_ids)
+    # Softmax of the mean logits: log p differs from the mean of the members' log p by a
+    # constant per character.
+    gap = np.log(both.probabilities(x)) - (np.log(a.probabilities(x)) + np.log(b.probabilities(x))) / 2
+    assert np.allclose(gap, gap[:, :1], atol=2e-2)
+    assert not np.allclose(a.probabilities(x), b.probabilities(x), atol=1e-2)

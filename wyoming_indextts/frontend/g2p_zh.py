@@ -89,6 +89,20 @@ def erhua_key(texts: list[str], w: int, k: int) -> str | None:
     return texts[w - 1] + word if w > 0 else None
 
 
+def guess_erhua(texts: list[str], w: int) -> bool:
+    """Whether 儿 closing ``texts[w]`` merges, for a unit the learned table has not seen.
+
+    The common diminutives after one character (这儿, 玩儿) are in the table, so a lone 儿
+    after an unseen one-character word is mostly "son" or a name (救 | 儿, 俺 | 儿, 妍 | 儿);
+    after a longer word it is mostly an erhua word jieba does not know (胡同 | 儿, 房檐 | 儿).
+    ``tools/train_tones.py erhua --crossval`` counts how often this is right on unseen units.
+    """
+    word = texts[w]
+    if len(word) > 1:
+        return word not in NOT_ERHUA
+    return w > 0 and len(texts[w - 1]) > 1
+
+
 @dataclass(frozen=True)
 class Reading:
     """The pinyin of one character or letter, and whether it starts a word."""
@@ -296,13 +310,7 @@ class G2PZh:
         if key is None:
             return False
         learned = erhua_words().get(key)
-        if learned is not None:
-            return learned
-        if len(word.text) > 1:
-            return word.text not in NOT_ERHUA
-        # 儿 cut off alone and never seen: after a one-character word mostly the diminutive
-        # (这儿, 玩儿); after a longer word mostly "son" or the end of a name (应采 | 儿).
-        return len(run[w - 1].text) == 1 and run[w - 1].text not in "女婴孤幼"
+        return learned if learned is not None else guess_erhua([r.text for r in run], w)
 
 
 def _phrase_votes(phrases: PhraseTable, text: str, index: int) -> Counter[str]:

@@ -9,7 +9,8 @@ syllable ever changes, and only where the model is confident (``threshold``).
 
 Weights: ``data/tone_model.npz``, trained on Biaobei 000001–008000 by ``tools/train_tones.py
 tagger``. Our own numpy forward pass (no torch at run time): embeddings → one bidirectional LSTM
-layer → linear layer over the five tones.
+layer → linear layer over the five tones. The file may hold several such taggers (trained from
+different seeds) whose logits are averaged: a single tagger's errors vary with its seed.
 """
 
 from __future__ import annotations
@@ -91,14 +92,18 @@ class ToneModel:
             w = {k: data[k] for k in data.files}
         self.char_ids: dict[str, int] = {c: i + 1 for i, c in enumerate(str(w["chars"]))}
         self.threshold = float(w["threshold"])
-        hidden = w["fw_w_hh"].shape[1]
-        self._hidden = hidden
+        # An averaged ensemble is stored as one LSTM whose hidden units are the members' side by
+        # side, every weight block diagonal (tools/train_tones.py fuse); it runs member by member.
+        members = int(w["members"]) if "members" in w else 1
+        total = w["fw_w_hh"].shape[1]
+        hidden = total // members
+        self._members, self._hidden = members, hidden
         # sigmoid(x) = 0.5 tanh(x / 2) + 0.5: the sigmoid gates' weights are halved here so that one
         # tanh over all gates serves every gate at run time.
-        scale = np.concatenate([np.full(3 * hidden, 0.5), np.ones(hidden)]).astype(np.float32)
+        scale = np.concatenate([np.full(3 * total, 0.5), np.ones(total)]).astype(np.float32)
 
         def reorder(array: np.ndarray) -> np.ndarray:  # rows in PyTorch gate order → ours, scaled
-            stacked = np.concatenate([array[g * hidden : (g + 1) * hidden] for g in _GATE_ORDER]).astype(np.float32)
+            stacked = np.concatenate([array[g * total : (g + 1) * total] for g in _GATE_ORDER]).astype(np.float32)
             return stacked * (scale[:, None] if stacked.ndim == 2 else scale)
 
         tables = [w[name].astype(np.float32) for name in ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")]
@@ -111,26 +116,33 @@ class ToneModel:
             projections = [t @ w_ih[:, widths[i] : widths[i + 1]].T for i, t in enumerate(tables)]
             projections[0] = projections[0] + bias
             self._inputs[direction] = projections
-        # Both directions advance in one loop (forward at t, backward at T-1-t): one matrix
-        # product per step with a block-diagonal recurrent matrix, gates laid out
+        # Both directions advance in one loop (forward at t, backward at T-1-t): per member one
+        # matrix product per step with a block-diagonal recurrent matrix, gates laid out
         # [i_fw i_bw | f_fw f_bw | o_fw o_bw | g_fw g_bw].
-        w_hh = np.zeros((2 * hidden, 8 * hidden), dtype=np.float32)
+        w_hh = np.zeros((members, 2 * hidden, 8 * hidden), dtype=np.float32)
         for d, direction in enumerate(("fw", "bw")):
-            recurrent = reorder(w[f"{direction}_w_hh"]).T  # (hidden, 4 hidden)
-            for gate in range(4):
-                column = gate * 2 * hidden + d * hidden
-                w_hh[d * hidden : (d + 1) * hidden, column : column + hidden] = recurrent[:, gate * hidden : (gate + 1) * hidden]
+            recurrent = reorder(w[f"{direction}_w_hh"])  # (4 total, total)
+            for m in range(members):
+                for gate in range(4):
+                    rows = recurrent[gate * total + m * hidden : gate * total + (m + 1) * hidden, m * hidden : (m + 1) * hidden]
+                    column = gate * 2 * hidden + d * hidden
+                    w_hh[m, d * hidden : (d + 1) * hidden, column : column + hidden] = rows.T
         self._w_hh = w_hh
-        self._out_w = w["out_w"].astype(np.float32).T.copy()
+        # Stored output columns: [forward units of all members | backward units of all members];
+        # ours follow the members' states: [member 0 forward, backward | member 1 ...].
+        out_w = w["out_w"].astype(np.float32)
+        self._out_w = np.concatenate([out_w[:, m * hidden : (m + 1) * hidden] if d == 0 else
+                                      out_w[:, total + m * hidden : total + (m + 1) * hidden]
+                                      for m in range(members) for d in (0, 1)], axis=1).T.copy()
         self._out_b = w["out_b"].astype(np.float32)
 
     def probabilities_many(self, xs: Sequence[Encoded]) -> list[np.ndarray]:
         """For each run, (characters × 5) probabilities of tones 1–5; the runs go through the
         LSTM side by side (one step per character of the longest run), padding at their ends."""
-        hidden, two = self._hidden, 2 * self._hidden
+        members, hidden, two = self._members, self._hidden, 2 * self._hidden
         lengths = [len(x.chars) for x in xs]
         steps = max(lengths)
-        inputs = np.zeros((steps, len(xs), 8 * hidden), dtype=np.float32)
+        inputs = np.zeros((steps, members, len(xs), 8 * hidden), dtype=np.float32)
         for b, x in enumerate(xs):
             n = lengths[b]
             both = []
@@ -138,25 +150,28 @@ class ToneModel:
                 char_p, cit_p, rule_p, place_p, listed_p = self._inputs[direction]
                 both.append(char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed])
             fw, bw = both
-            inputs[:n, b] = np.stack([fw.reshape(n, 4, hidden), bw[::-1].reshape(n, 4, hidden)], axis=2).reshape(n, 8 * hidden)
-        out = np.empty((steps, len(xs), two), dtype=np.float32)
-        h = np.zeros((len(xs), two), dtype=np.float32)
-        c = np.zeros((len(xs), two), dtype=np.float32)
-        gates = np.empty((len(xs), 8 * hidden), dtype=np.float32)
+            paired = np.stack([fw.reshape(n, 4, members, hidden), bw[::-1].reshape(n, 4, members, hidden)], axis=2)
+            inputs[:n, :, b] = paired.transpose(0, 3, 1, 2, 4).reshape(n, members, 8 * hidden)
+        out = np.empty((steps, members, len(xs), two), dtype=np.float32)
+        h = np.zeros((members, len(xs), two), dtype=np.float32)
+        c = np.zeros((members, len(xs), two), dtype=np.float32)
+        gates = np.empty((members, len(xs), 8 * hidden), dtype=np.float32)
         for t in range(steps):
-            np.dot(h, self._w_hh, out=gates)
+            np.matmul(h, self._w_hh, out=gates)
             gates += inputs[t]
             np.tanh(gates, out=gates)
-            sig = gates[:, : 3 * two]
+            sig = gates[..., : 3 * two]
             sig *= 0.5
             sig += 0.5
-            c *= gates[:, two : 2 * two]
-            c += gates[:, :two] * gates[:, 3 * two :]
-            h = gates[:, 2 * two : 3 * two] * np.tanh(c)
+            c *= gates[..., two : 2 * two]
+            c += gates[..., :two] * gates[..., 3 * two :]
+            h = gates[..., 2 * two : 3 * two] * np.tanh(c)
             out[t] = h
         result = []
         for b, n in enumerate(lengths):
-            features = np.concatenate([out[:n, b, :hidden], out[n - 1 :: -1, b, hidden:] if n else out[:0, b, hidden:]], axis=1)
+            forward = out[:n, :, b, :hidden]
+            backward = out[n - 1 :: -1, :, b, hidden:] if n else out[:0, :, b, hidden:]
+            features = np.concatenate([forward, backward], axis=2).reshape(n, members * two)
             logits = features @ self._out_w + self._out_b
             logits -= logits.max(axis=1, keepdims=True)
             p = np.exp(logits)

@@ -28,6 +28,9 @@ _NEUTRAL_FILE = "neutral_tone_words.txt"
 _NUMERALS = set("零〇一二三四五六七八九十百千万亿两幺")
 # 一 keeps its first tone inside numbers and ordinals, and after these.
 _YI_FIRST_AFTER = set("第初十")
+# Except where it starts a number before a place value: 一百 yi4 bai3, 一万 yi2 wan4 (Biaobei
+# 000001-008000: 28 of 28; after another numeral, 十一万, it stays yi1).
+_PLACE_VALUES = set("百千万亿")
 # Single-syllable grammatical words read without tone.
 _PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "啊": "a5",
               "么": "me5", "嘛": "ma5", "呀": "ya5", "啦": "la5", "哇": "wa5", "喽": "lou5"}
@@ -113,7 +116,7 @@ def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool]
             nxt is None
             or prev_char in _YI_FIRST_AFTER
             or prev_char in _NUMERALS
-            or next_char in _NUMERALS
+            or (next_char in _NUMERALS and next_char not in _PLACE_VALUES)
             or (k == len(word) - 1 and len(word) > 1)  # 统一, 唯一, 万一
         ):
             pinyins[w][k] = "yi1"
@@ -129,9 +132,11 @@ def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[
     """3-3 → 2-3, in place.
 
     Inside a word every third tone before another third tone rises, except that a run of four
-    splits 2+2 (展览馆 zhan2 lan2 guan3, 永远美好 ...). Across words it applies where a
-    one-syllable word leans on its neighbour (我想, 很好) and between two words of a
-    phrase (买 | 手表); a punctuation break resets (``words`` is one unpunctuated run).
+    splits 2+2 (展览馆 zhan2 lan2 guan3, 永远美好 ...). Across words it applies at every word
+    boundary of the run (a punctuation break resets: ``words`` is one unpunctuated run): the
+    Biaobei speaker joins most of them whatever the words' lengths (1-8000: 2,595 of 3,400;
+    even after a word of three or more before a longer word, 49 of 87). Where the speaker
+    breaks (a phrase boundary: 老板 | 已经) is the tone corrector's call.
     """
     tones = [[tone(s) for s in syllables] for syllables in pinyins]
     # Inside words, right to left so each decision looks at the *underlying* next tone.
@@ -161,13 +166,7 @@ def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[
         if locked and locked[w]:
             continue
         if tones[w][-1] == "3" and tones[w + 1][0] == "3" and tone(pinyins[w][-1]) == "3":
-            if _joins(words, w):
-                pinyins[w][-1] = _with_tone(pinyins[w][-1], "2")
-
-
-def _joins(words: Sequence[str], w: int) -> bool:
-    """Whether 3-3 sandhi crosses the boundary after ``words[w]``."""
-    return len(words[w]) <= 2 or len(words[w + 1]) == 1
+            pinyins[w][-1] = _with_tone(pinyins[w][-1], "2")
 
 
 def apply(words: Sequence[str], pinyins: Sequence[Sequence[str]], locked: Sequence[bool] = (),
