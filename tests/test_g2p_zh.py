@@ -63,6 +63,8 @@ def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
         # word is mostly "son", after a longer word mostly erhua.
         ("她哄儿睡觉", ["ta1", "hong3", "er2", "shui4", "jiao4"]),
         ("在墙角儿", ["zai4", "qiang2", "jiaor3"]),
+        # ... and after a reduplicated syllable it is the AA儿 form, which merges.
+        ("是妥妥儿的", ["shi4", "tuo2", "tuor3", "de5"]),
     ],
 )
 def test_erhua_decisions(g2p: G2PZh, text: str, expected: list[str]) -> None:

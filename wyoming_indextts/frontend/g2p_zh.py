@@ -95,11 +95,15 @@ def guess_erhua(texts: list[str], w: int) -> bool:
     The common diminutives after one character (这儿, 玩儿) are in the table, so a lone 儿
     after an unseen one-character word is mostly "son" or a name (救 | 儿, 俺 | 儿, 妍 | 儿);
     after a longer word it is mostly an erhua word jieba does not know (胡同 | 儿, 房檐 | 儿).
+    A reduplicated syllable before it (妥 | 妥 | 儿) is the AA儿 adverb form, which takes erhua
+    (好好儿, 慢慢儿: jieba knows those as words).
     ``tools/train_tones.py erhua --crossval`` counts how often this is right on unseen units.
     """
     word = texts[w]
     if len(word) > 1:
         return word not in NOT_ERHUA
+    if w > 1 and len(texts[w - 1]) == 1 and texts[w - 1] == texts[w - 2]:
+        return True
     return w > 0 and len(texts[w - 1]) > 1
 
 
