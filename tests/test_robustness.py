@@ -16,6 +16,7 @@ from wyoming.tts import Synthesize
 from conftest import REPO, ServerProcess, describe, exchange, speech_like, start_server, stop_server
 from local_server import catalog_from
 from wyoming_indextts.frontend import Frontend
+from wyoming_indextts.frontend.normalize import normalize_zh
 from wyoming_indextts.synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
 
 EVENT_TYPES = [
@@ -166,6 +167,18 @@ def test_front_end_never_raises_on_any_unicode(frontend: Frontend, text: str) ->
 def test_front_end_handles_100k_characters(frontend: Frontend, text: str) -> None:
     sentences = frontend.sentences(text)
     assert all(len(s.normalized) <= 200 for s in sentences)  # long runs are cut into bounded sentences
+
+
+@pytest.mark.parametrize("chain", ["1-", "1+", "1/", "1 - ", "3+5×"])
+def test_normalizer_is_not_quadratic_on_number_chains(chain: str) -> None:
+    """A chain of numbers and signs with no equals sign was rescanned from every number in it:
+    100,000 characters of 「1-1-1…」 took minutes of a worker. Now one pass; the bound is loose
+    (the old code needed over 100 s), this guards against a hang, not a speed."""
+    text = "温度" + chain * (100_000 // len(chain))
+    started = time.perf_counter()
+    out = normalize_zh(text)
+    assert time.perf_counter() - started < 10
+    assert out.startswith("温度") and not any(c.isdigit() for c in out)  # every number read
 
 
 @pytest.fixture(scope="module")

@@ -180,7 +180,17 @@ _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷
 
 
 def _arithmetic(m: re.Match[str]) -> str:
-    """3+5=8 → 三加五等于八: only when an equals sign (or 等于) makes it a sum, not a range or a date."""
+    """3+5=8 → 三加五等于八, 3+5×2 → 三加五乘二; with - or / only when an equals sign (or 等于)
+    makes it a sum, not a range, a date or a fraction.
+
+    The pattern takes a whole chain of numbers and signs whether or not a sum follows, and this
+    gives back what is not a sum unchanged: a pattern that needed the equals sign to match would
+    rescan the chain from every number in it (quadratic on 「1-1-1-…」).
+    """
+    is_sum = m.group("eq") is not None or m.string.startswith("等于", m.end())
+    # Without an equals sign only + × ÷ make it arithmetic: - and / are ranges, dates, fractions.
+    if not is_sum and re.search(r"[-−/]", m.group(0)):
+        return m.group(0)
     parts = re.split(r"([+\-−×*÷/=])", m.group(0).replace(" ", ""))
     return "".join(_OPERATORS.get(p, "") if i % 2 else read_number(p) for i, p in enumerate(parts))
 
@@ -241,7 +251,7 @@ _RULES: list[_Rule] = [
      _phone),
     # A dash between a date or clock word and a number is a range: 5月1日-5月5日, 10点-11点.
     (re.compile(r"(?<=\d[年月日号点])\s*[-~～—]\s*(?=\d)"), lambda m: "到"),
-    (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+\s*(?:=\s*\d+(?:\.\d+)?|(?=等于))"), _arithmetic),
+    (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+(?P<eq>\s*=\s*\d+(?:\.\d+)?)?"), _arithmetic),
     # Dimensions and resolutions: 1920×1080 → 一千九百二十乘一千零八十.
     (re.compile(r"(?<![\d.])(?P<a>\d+)\s*[×*]\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
     # A plus sign before a number in running text is not said: 高+3℃ → 高三摄氏度 (3+5 was a sum above).
@@ -284,7 +294,8 @@ _RULES: list[_Rule] = [
     (re.compile(rf"(?P<n>{_NUM})(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])/(?=[\u4e00-\u9fff])"),
      lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每"),
     # 100+个 → 一百多个.
-    (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])"), lambda m: read_integer(m.group("n")) + "多"),
+    (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])(?![零一二三四五六七八九十两百千万亿点])"),
+     lambda m: read_integer(m.group("n")) + "多"),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
     (re.compile(_NUM), _plain_number),
 ]
