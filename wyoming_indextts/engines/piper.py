@@ -148,8 +148,6 @@ def _remove_older_splits(current: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-
-
 def piper_voice_info(model: Path, config: Path | None = None, **overrides: Any) -> VoiceInfo:
     """Read a Piper ``.onnx.json`` into our voice description (the model itself is not opened)."""
     config = config or model.with_name(model.name + ".json")

@@ -105,16 +105,21 @@ def _date(m: re.Match[str]) -> str:
     return f"{read_digits(year)}年{read_integer(month)}月{read_integer(day)}日"
 
 
+def _month_day(m: re.Match[str]) -> str:
+    """3/15 → 三月十五日, after the word that made it a date (group ``w``), if any."""
+    return (m.groupdict().get("w") or "") + read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"
+
+
 def _time(m: re.Match[str]) -> str:
     hour, minute = int(m.group("h")), int(m.group("min"))
-    second = m.group("s")
+    second = int(m.group("s") or 0)
     out = ("两" if hour == 2 else read_integer(hour)) + "点"
     if minute:
         out += ("零" if minute < 10 else "") + read_integer(minute) + "分"
-    if second is not None and int(second):
+    if second:
         if not minute:
             out += "零分"
-        out += ("零" if int(second) < 10 else "") + read_integer(second) + "秒"
+        out += ("零" if second < 10 else "") + read_integer(second) + "秒"
     return out
 
 
@@ -235,6 +240,11 @@ def _phone(m: re.Match[str]) -> str:
     return ("加" + read_digits(code[1:]) if code else "") + read_digits(re.sub(r"\D", "", m.group("n")), one="幺")
 
 
+def _digit_string(m: re.Match[str]) -> str:
+    """Codes and room numbers are said digit by digit, 1 as 幺."""
+    return read_digits(m.group(0), one="幺")
+
+
 def _call_number(m: re.Match[str]) -> str:
     # Service and emergency numbers are said digit by digit, 1 as 幺: 幺幺零, 幺二零.
     return m.group("w") + read_digits(m.group("n"), one="幺")
@@ -258,8 +268,8 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d+])\+(?=\d)"), lambda m: ""),
     # Codes of letters then digits (G1234次, CA1234, RTX4090) and room numbers (2单元1203, 501室)
     # are digit strings.
-    (re.compile(r"(?<=[A-Za-z])\d{3,}(?![\d.])"), lambda m: read_digits(m.group(0), one="幺")),
-    (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), lambda m: read_digits(m.group(0), one="幺")),
+    (re.compile(r"(?<=[A-Za-z])\d{3,}(?![\d.])"), _digit_string),
+    (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), _digit_string),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
     # Year ranges: 1998-2025年 → 一九九八到二零二五年.
@@ -277,10 +287,8 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)\s*mmHg"),
      lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b")) + "毫米汞柱"),
     # Month/day where the words around make it a date (请于3/15前, 从5/1起); otherwise a fraction.
-    (re.compile(r"(?P<w>于|截至|截止|从|自)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"),
-     lambda m: m.group("w") + read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"),
-    (re.compile(r"(?<![\d/])(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?=前|后|之前|之后|起|截止|到期)"),
-     lambda m: read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"),
+    (re.compile(r"(?P<w>于|截至|截止|从|自)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"), _month_day),
+    (re.compile(r"(?<![\d/])(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?=前|后|之前|之后|起|截止|到期)"), _month_day),
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
      lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
     # Video resolutions are said digit by digit: 1080P → 一零八零P.

@@ -51,13 +51,16 @@ _CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros
 _NUMBER = r"[-−]?\d+(?:,\d{3})*(?:\.\d+)?"
 
 
+def _minus(number: str) -> str:
+    """-3 → minus 3: the sign spelled out, as the unit and range rules both want it."""
+    return "minus " + number[1:] if number.startswith("-") else number
+
+
 def _unit(m: re.Match[str]) -> str:
     number = m.group("n").replace("−", "-")
     singular, plural = _UNITS[m.group("u")]
     word = singular if number.lstrip("+") in ("1", "1.0") else plural
-    if number.startswith("-"):
-        number = "minus " + number[1:]
-    return f"{number} {word}"
+    return f"{_minus(number)} {word}"
 
 
 def _money(m: re.Match[str]) -> str:
@@ -99,9 +102,7 @@ def _clock(m: re.Match[str]) -> str:
 
 
 def _range(m: re.Match[str]) -> str:
-    low = m.group("a")
-    low = "minus " + low[1:] if low.startswith("-") else low
-    return f"{low}{m.group('pu') or ''} to {m.group('b')}"
+    return f"{_minus(m.group('a'))}{m.group('pu') or ''} to {m.group('b')}"
 
 
 def _digits(m: re.Match[str]) -> str:
@@ -118,7 +119,7 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d-])(?:\(\d{3}\)\s?|\d{3}-)?\d{3}-\d{4}(?![\d-])"), _digits),
     (re.compile(r"(?P<c>[$€£¥])\s?(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?:\s?(?P<scale>thousand|million|billion))?"), _money),
     # Ranges: 3-5 days → 3 to 5 days, 20℃-26℃ and -5~-1℃ too (the unit rule below reads each unit).
-    (re.compile(rf"(?<![\d.\-/:])(?P<a>-?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s?(?P<sep>[-–~])\s?"
+    (re.compile(rf"(?<![\d.\-/:])(?P<a>-?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s?[-–~]\s?"
                 r"(?P<b>(?<=[–~\s])-?\d+(?:\.\d+)?|\d+(?:\.\d+)?)(?![\d/:])"),
      _range),
     (re.compile(rf"(?P<n>{_NUMBER})\s?(?P<u>{_UNIT_PATTERN})(?![A-Za-z0-9²³])"), _unit),
