@@ -67,6 +67,13 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # ranges: 两 at the low end, negative ends, a unit said where it is written, decimal ratios
         ("2到3个小时", "两到三个小时"), ("气温-5~-1℃", "气温零下五到零下一摄氏度"), ("-5到-1℃", "零下五到零下一摄氏度"),
         ("20℃到26℃", "二十摄氏度到二十六摄氏度"), ("比例是1:1.2", "比例是一比一点二"), ("1.5:1", "一点五比一"),
+        # codes: a leading zero, a letter before a 2, hyphens; ports and pickup codes; year spans and months
+        ("座位08F", "座位零八F"), ("错误代码E03", "错误代码E零三"), ("B2层", "B二层"), ("COVID-19", "COVID十九"),
+        ("故障码F1-02", "故障码F幺杠零二"), ("端口8080", "端口八零八零"), ("取件码3-2-1508", "取件码三杠二杠幺五零八"),
+        ("房间3-5人", "房间三到五人"), ("2023-2024赛季", "二零二三到二零二四赛季"), ("账单2025-03", "账单二零二五年三月"),
+        ("价格1999-2999元", "价格一千九百九十九到两千九百九十九元"),
+        # 12-hour clock, the part of the day said once
+        ("现在是2:00 PM", "现在是下午两点"), ("8am出发", "上午八点出发"), ("晚上7pm开饭", "晚上七点开饭"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -123,6 +123,17 @@ def _time(m: re.Match[str]) -> str:
     return out
 
 
+_DAY_PARTS = ("早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "凌晨", "明早", "今早", "今晚", "明晚", "早", "晚")
+
+
+def _twelve_hour(m: re.Match[str]) -> str:
+    """2:00 PM → 下午两点; 晚上7pm → 晚上七点 (the part of the day is said once)."""
+    clock = m.group("t") if ":" in m.group("t") else m.group("t") + ":00"
+    said = m.string[max(0, m.start() - 2) : m.start()].rstrip().endswith(_DAY_PARTS)
+    part = "" if said else "上午" if m.group("ap") in "Aa" else "下午"
+    return part + _time(_TIME.fullmatch(clock))  # type: ignore[arg-type]
+
+
 _UNITS: dict[str, str] = {
     "°C": "摄氏度", "℃": "摄氏度", "°F": "华氏度", "℉": "华氏度", "°": "度",
     "km/h": "公里每小时", "m/s": "米每秒", "kWh": "千瓦时", "kw": "千瓦", "kW": "千瓦",
@@ -163,14 +174,19 @@ def _plain_number(m: re.Match[str]) -> str:
     number = m.group(0)
     after = m.string[m.end() : m.end() + 1]
     digits = number.lstrip("-−+")
-    # Long digit strings without separators are codes or phone numbers.
-    if "." not in digits and "," not in digits and len(digits) >= 5 and digits.startswith(("0", "1")):
+    # Long digit strings without separators are codes or phone numbers; so is any whole number
+    # written with a leading zero (座位08F, 错误代码E03): nobody pads a quantity.
+    if "." not in digits and "," not in digits and (
+        (len(digits) >= 5 and digits.startswith(("0", "1"))) or (len(digits) >= 2 and digits.startswith("0"))
+    ):
         return read_digits(digits, one="幺")
     if "." not in digits and "," not in digits and len(digits) > 12:
         return read_digits(digits)
     if after == "元" and "." in digits:
         # Prices: 1,299.00元 → 一千二百九十九元, 45.60元 → 四十五点六元 (as _money does for ¥).
         number = number.rstrip("0").rstrip(".")
+    if m.start() and m.string[m.start() - 1].isascii() and m.string[m.start() - 1].isalpha():
+        return read_number(number)  # part of a name, not a count: B2层 is 二, not 两
     return _liang(read_number(number), after)
 
 
@@ -178,7 +194,8 @@ def _plain_number(m: re.Match[str]) -> str:
 # service numbers, and codes, rooms and accounts (验证码五八二三, 房间三零二).
 _CALL_WORDS = (
     "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服|验证码|密码|编号|房间号|房号|房间|"
-    "工号|学号|账号|尾号|单号|邮编|邮政编码|卡号|车牌号|航班号|车次"
+    "工号|学号|账号|尾号|单号|邮编|邮政编码|卡号|车牌号|航班号|车次|端口|型号|序列号|取件码|取餐码|提货码|"
+    "配对码|识别码|校验码"
 )
 _CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
 _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
@@ -261,6 +278,10 @@ _RULES: list[_Rule] = [
      _phone),
     # A dash between a date or clock word and a number is a range: 5月1日-5月5日, 10点-11点.
     (re.compile(r"(?<=\d[年月日号点])\s*[-~～—]\s*(?=\d)"), lambda m: "到"),
+    # Codes in dashed groups after a word that names them: 取件码3-2-1508 → 三杠二杠幺五零八
+    # (two short groups are a range: 房间3-5人).
+    (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d+(?:-\d+){{2,}}|\d+-\d{{3,}}|\d{{3,}}-\d+)(?![\d.-])"),
+     lambda m: m.group("w") + "杠".join(read_digits(g, one="幺") for g in m.group("n").split("-"))),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+(?P<eq>\s*=\s*\d+(?:\.\d+)?)?"), _arithmetic),
     # Dimensions and resolutions: 1920×1080 → 一千九百二十乘一千零八十.
     (re.compile(r"(?<![\d.])(?P<a>\d+)\s*[×*]\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
@@ -269,17 +290,27 @@ _RULES: list[_Rule] = [
     # Codes of letters then digits (G1234次, CA1234, RTX4090) and room numbers (2单元1203, 501室)
     # are digit strings.
     (re.compile(r"(?<=[A-Za-z])\d{3,}(?![\d.])"), _digit_string),
+    # A hyphen in a code is not a minus: after letters it is not said (COVID-19 → COVID十九), between
+    # the digit groups of a code it is 杠 (F1-02 → F一杠零二).
+    (re.compile(r"(?<=[A-Za-z])[-‐](?=\d)"), lambda m: ""),
+    (re.compile(r"(?<=[A-Za-z])(?P<a>\d+)[-‐](?P<b>\d+)(?![\d.])"),
+     lambda m: read_digits(m.group("a"), one="幺") + "杠" + read_digits(m.group("b"), one="幺")),
     (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), _digit_string),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
+    # Year and month: 2025-03 → 二零二五年三月 (a zero-padded or two-digit month only: 2025-3 may be a range).
+    (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)[-/.](?P<m>0[1-9]|1[0-2])(?![\d.])"),
+     lambda m: read_digits(m.group("y")) + "年" + read_integer(m.group("m")) + "月"),
     # Year ranges: 1998-2025年 → 一九九八到二零二五年.
-    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})年"),
-     lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b")) + "年"),
+    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
+     lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b"))),
     (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
     # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
     (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+(?:\.\d+)?)[:：](?P<b>\d+(?:\.\d+)?)"),
      lambda m: m.group("w") + m.group("s") + read_number(m.group("a")) + "比" + read_number(m.group("b"))),
     (re.compile(rf"(?<!\d)(?P<t1>{_TIME_PATTERN})\s*[-~～—至到]\s*(?P<t2>{_TIME_PATTERN})(?!\d)"), _time_range),
+    # 12-hour clock: 2:00 PM → 下午两点, 8am → 上午八点.
+    (re.compile(r"(?<![\d:])(?P<t>(?:1[0-2]|0?[1-9])(?::[0-5]\d)?)\s*(?P<ap>[AaPp])\.?[Mm]\.?(?![A-Za-z\d])"), _twelve_hour),
     (re.compile(rf"(?<!\d){_TIME.pattern}(?!\d)"), _time),
     (re.compile(r"(?<![\d:.])(?P<a>\d+(?:\.\d+)?):(?P<b>\d+(?:\.\d+)?)(?![\d:])"),
      lambda m: read_number(m.group("a")) + "比" + read_number(m.group("b"))),
