@@ -74,6 +74,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("价格1999-2999元", "价格一千九百九十九到两千九百九十九元"),
         # 12-hour clock, the part of the day said once
         ("现在是2:00 PM", "现在是下午两点"), ("8am出发", "上午八点出发"), ("晚上7pm开饭", "晚上七点开饭"),
+        # fractions with a decimal or over 100, pace, 两 before metric prefixes
+        ("评分4.8/5", "评分五分之四点八"), ("音量20/100", "音量百分之二十"), ("配速5'30\"", "配速五分三十秒"),
+        ("下降了2cm", "下降了两厘米"), ("2W", "两瓦"), ("心率165bpm", "心率一百六十五次每分钟"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

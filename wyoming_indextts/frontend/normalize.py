@@ -84,7 +84,7 @@ def read_number(text: str) -> str:
 # February; two months is 两个月) and not 号/楼/路 (ordinal: 二号, 二楼).
 _MEASURE_WORDS = (
     "个只台件条次位天年周本张把项度盏扇部辆遍块种名小分秒点层户间米岁斤成公倍克升吨杯瓶碗双对份根颗"
-    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛室厅卫"
+    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛室厅卫厘毫微瓦立平英"
 )
 
 
@@ -126,6 +126,12 @@ def _time(m: re.Match[str]) -> str:
 _DAY_PARTS = ("早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "凌晨", "明早", "今早", "今晚", "明晚", "早", "晚")
 
 
+def _fraction(m: re.Match[str]) -> str:
+    """2/5 → 五分之二, 4.8/5 → 五分之四点八; over 100 it is a percentage: 20/100 → 百分之二十."""
+    denominator = "百" if m.group("b") == "100" else read_integer(m.group("b"))
+    return denominator + "分之" + read_number(m.group("a"))
+
+
 def _twelve_hour(m: re.Match[str]) -> str:
     """2:00 PM → 下午两点; 晚上7pm → 晚上七点 (the part of the day is said once)."""
     clock = m.group("t") if ":" in m.group("t") else m.group("t") + ":00"
@@ -146,7 +152,7 @@ _UNITS: dict[str, str] = {
     "mAh": "毫安时", "mA": "毫安", "kV": "千伏", "kPa": "千帕", "hPa": "百帕", "mmHg": "毫米汞柱",
     "μg/m³": "微克每立方米", "μg/m3": "微克每立方米", "ug/m³": "微克每立方米", "ug/m3": "微克每立方米",
     "mg/m³": "毫克每立方米", "mg/m3": "毫克每立方米", "lux": "勒克斯", "lx": "勒克斯",
-    "kcal": "千卡", "rpm": "转每分钟",
+    "kcal": "千卡", "rpm": "转每分钟", "bpm": "次每分钟",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
@@ -320,8 +326,10 @@ _RULES: list[_Rule] = [
     # Month/day where the words around make it a date (请于3/15前, 从5/1起); otherwise a fraction.
     (re.compile(r"(?P<w>于|截至|截止|从|自)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"), _month_day),
     (re.compile(r"(?<![\d/])(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?=前|后|之前|之后|起|截止|到期)"), _month_day),
-    (re.compile(r"(?P<a>\d+)/(?P<b>\d+)(?![\d/])"),
-     lambda m: read_integer(m.group("b")) + "分之" + read_integer(m.group("a"))),
+    (re.compile(r"(?<![\d.])(?P<a>\d+(?:\.\d+)?)/(?P<b>\d+)(?![\d/.])"), _fraction),
+    # Running pace and arc minutes: 5'30" → 五分三十秒.
+    (re.compile(r"(?<![\d.])(?P<a>\d+)['′](?P<b>[0-5]?\d)(?:[\"″]|'')"),
+     lambda m: read_integer(m.group("a")) + "分" + read_integer(m.group("b")) + "秒"),
     # Video resolutions are said digit by digit: 1080P → 一零八零P.
     (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
     (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至到]\s*(?P<b>(?<=[~～—至到\s])[-−]?\d+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
