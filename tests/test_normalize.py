@@ -77,6 +77,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # fractions with a decimal or over 100, pace, 两 before metric prefixes
         ("评分4.8/5", "评分五分之四点八"), ("音量20/100", "音量百分之二十"), ("配速5'30\"", "配速五分三十秒"),
         ("下降了2cm", "下降了两厘米"), ("2W", "两瓦"), ("心率165bpm", "心率一百六十五次每分钟"),
+        # generations, plus-minus, x as times, 两 before nights
+        ("90后", "九零后"), ("00后", "零零后"), ("±0.1℃", "正负零点一摄氏度"), ("7x24小时", "七乘二十四小时"),
+        ("3天2夜", "三天两夜"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -84,7 +84,7 @@ def read_number(text: str) -> str:
 # February; two months is 两个月) and not 号/楼/路 (ordinal: 二号, 二楼).
 _MEASURE_WORDS = (
     "个只台件条次位天年周本张把项度盏扇部辆遍块种名小分秒点层户间米岁斤成公倍克升吨杯瓶碗双对份根颗"
-    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛室厅卫厘毫微瓦立平英"
+    "粒套轮趟场声下步站家座栋棵头口节箱包袋桶片组千万亿元角毛室厅卫厘毫微瓦立平英夜晚"
 )
 
 
@@ -289,8 +289,12 @@ _RULES: list[_Rule] = [
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d+(?:-\d+){{2,}}|\d+-\d{{3,}}|\d{{3,}}-\d+)(?![\d.-])"),
      lambda m: m.group("w") + "杠".join(read_digits(g, one="幺") for g in m.group("n").split("-"))),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+(?P<eq>\s*=\s*\d+(?:\.\d+)?)?"), _arithmetic),
-    # Dimensions and resolutions: 1920×1080 → 一千九百二十乘一千零八十.
-    (re.compile(r"(?<![\d.])(?P<a>\d+)\s*[×*]\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
+    # Dimensions and resolutions: 1920×1080, 1920x1080 → 一千九百二十乘一千零八十; 7x24小时.
+    (re.compile(r"(?<![\d.])(?P<a>\d+)\s*(?:[×*]|(?<=\d)[xX](?=\d))\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
+    # ±0.1℃ → 正负零点一摄氏度.
+    (re.compile(r"±\s*(?=\d)"), lambda m: "正负"),
+    # Generations: 90后 → 九零后, 00后 → 零零后.
+    (re.compile(r"(?<![\d.])(?P<n>[5-9]0|00|10)(?=后(?![面来天]))"), lambda m: read_digits(m.group("n"))),
     # A plus sign before a number in running text is not said: 高+3℃ → 高三摄氏度 (3+5 was a sum above).
     (re.compile(r"(?<![\d+])\+(?=\d)"), lambda m: ""),
     # Codes of letters then digits (G1234次, CA1234, RTX4090) and room numbers (2单元1203, 501室)
