@@ -80,6 +80,10 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         # generations, plus-minus, x as times, 两 before nights
         ("90后", "九零后"), ("00后", "零零后"), ("±0.1℃", "正负零点一摄氏度"), ("7x24小时", "七乘二十四小时"),
         ("3天2夜", "三天两夜"),
+        # more dates: year words, ISO date-times, month/day after 今天, the year last; a spaced degree sign
+        ("2025财年", "二零二五财年"), ("2024款", "二零二四款"), ("2025-11-24T08:30:00", "二零二五年十一月二十四日八点三十分"),
+        ("今天是11/24", "今天是十一月二十四日"), ("11/24/2025", "二零二五年十一月二十四日"),
+        ("24.11.2025", "二零二五年十一月二十四日"), ("温度为23 ° C", "温度为二十三摄氏度"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -105,6 +105,16 @@ def _date(m: re.Match[str]) -> str:
     return f"{read_digits(year)}年{read_integer(month)}月{read_integer(day)}日"
 
 
+def _date_year_last(m: re.Match[str]) -> str:
+    """11/24/2025 → 二零二五年十一月二十四日. Whichever number is over 12 is the day; when both could
+    be months, a slash means the American month first and a dot the European day first."""
+    a, b = int(m.group("a")), int(m.group("b"))
+    month, day = (b, a) if a > 12 or (b <= 12 and m.group("sep") == ".") else (a, b)
+    if month > 12 or day > 31:
+        return m.group(0)
+    return f"{read_digits(m.group('y'))}年{read_integer(month)}月{read_integer(day)}日"
+
+
 def _month_day(m: re.Match[str]) -> str:
     """3/15 → 三月十五日, after the word that made it a date (group ``w``), if any."""
     return (m.groupdict().get("w") or "") + read_integer(m.group("m")) + "月" + read_integer(m.group("d")) + "日"
@@ -307,6 +317,10 @@ _RULES: list[_Rule] = [
      lambda m: read_digits(m.group("a"), one="幺") + "杠" + read_digits(m.group("b"), one="幺")),
     (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), _digit_string),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
+    # ISO date-times: the T between date and time is not said.
+    (re.compile(r"(?<=日)T(?=\d)"), lambda m: ""),
+    # Day and month before the year: 11/24/2025 (month first), 24.11.2025 (day first).
+    (re.compile(r"(?<![\d./])(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?P=sep)(?P<y>(?:19|20)\d\d)(?![\d.])"), _date_year_last),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+){2,}(?![\d.])"), _dotted),
     # Year and month: 2025-03 → 二零二五年三月 (a zero-padded or two-digit month only: 2025-3 may be a range).
     (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)[-/.](?P<m>0[1-9]|1[0-2])(?![\d.])"),
@@ -315,6 +329,8 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
      lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b"))),
     (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
+    # Other words that make four digits a year: 2025财年, 2024款, 2026届.
+    (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)(?=财年|学年|赛季|届|款)"), lambda m: read_digits(m.group("y"))),
     # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
     (re.compile(r"(?P<w>比分|比例|比数|战绩|比)(?P<s>[是为：:]?\s*)(?P<a>\d+(?:\.\d+)?)[:：](?P<b>\d+(?:\.\d+)?)"),
      lambda m: m.group("w") + m.group("s") + read_number(m.group("a")) + "比" + read_number(m.group("b"))),
@@ -328,7 +344,7 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<a>\d+)/(?P<b>\d+)\s*mmHg"),
      lambda m: read_integer(m.group("a")) + "比" + read_integer(m.group("b")) + "毫米汞柱"),
     # Month/day where the words around make it a date (请于3/15前, 从5/1起); otherwise a fraction.
-    (re.compile(r"(?P<w>于|截至|截止|从|自)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"), _month_day),
+    (re.compile(r"(?P<w>于|截至|截止|从|自|(?:今天|明天|昨天|后天|日期)[是为：:]?)(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?![\d/])"), _month_day),
     (re.compile(r"(?<![\d/])(?P<m>1[0-2]|[1-9])/(?P<d>3[01]|[12]\d|[1-9])(?=前|后|之前|之后|起|截止|到期)"), _month_day),
     (re.compile(r"(?<![\d.])(?P<a>\d+(?:\.\d+)?)/(?P<b>\d+)(?![\d/.])"), _fraction),
     # Running pace and arc minutes: 5'30" → 五分三十秒.
@@ -352,6 +368,8 @@ _RULES: list[_Rule] = [
 ]
 
 
+_DEGREE_APART = re.compile(r"°\s+([CF])(?![A-Za-z])")
+
 # Full-width digits, letters and number signs become ASCII; Chinese punctuation stays.
 _HALF_WIDTH = {
     code: code - 0xFEE0
@@ -362,7 +380,7 @@ _HALF_WIDTH = {
 
 def normalize_zh(text: str) -> str:
     """Rewrite ``text`` so that every digit and unit symbol is spelled out in Chinese."""
-    text = text.translate(_HALF_WIDTH)
+    text = _DEGREE_APART.sub(r"°\1", text.translate(_HALF_WIDTH))
     for pattern, reading in _RULES:
         text = pattern.sub(reading, text)
     return text
