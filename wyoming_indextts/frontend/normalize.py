@@ -74,6 +74,8 @@ def read_number(text: str) -> str:
     elif text.startswith("+"):
         sign, text = "正", text[1:]
     whole, _, frac = text.partition(".")
+    if not (whole + frac).strip("0"):
+        sign = ""  # -0.0 (a sensor rounding toward zero) is just 零点零
     out = read_integer(whole or "0")
     if frac:
         out += "点" + read_digits(frac)
