@@ -85,6 +85,8 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("今天是11/24", "今天是十一月二十四日"), ("11/24/2025", "二零二五年十一月二十四日"),
         ("24.11.2025", "二零二五年十一月二十四日"), ("温度为23 ° C", "温度为二十三摄氏度"),
         ("-0.0℃", "零点零摄氏度"),
+        # 二 where 2 is a place or a rank, not a count
+        ("2年级", "二年级"), ("电梯到达2层", "电梯到达二层"), ("餐厅在2层", "餐厅在二层"), ("这栋楼有2层", "这栋楼有两层"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

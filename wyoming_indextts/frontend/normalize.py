@@ -92,7 +92,7 @@ _MEASURE_WORDS = (
 
 def _liang(cardinal: str, following: str) -> str:
     """两 instead of 二 when the number 2 counts something: 两个, 两小时, 两点."""
-    if cardinal == "二" and following and following[0] in _MEASURE_WORDS:
+    if cardinal == "二" and following and following[0] in _MEASURE_WORDS and not following.startswith("年级"):
         return "两"
     return cardinal
 
@@ -188,6 +188,10 @@ def _measure(m: re.Match[str]) -> str:
     return _liang(reading, _UNITS[unit]) + _UNITS[unit]
 
 
+# Words before a floor number that make it a place (二层), not a count (两层).
+_TO_A_PLACE = ("在", "到", "达", "于", "去", "往", "回", "上", "下")
+
+
 def _plain_number(m: re.Match[str]) -> str:
     number = m.group(0)
     after = m.string[m.end() : m.end() + 1]
@@ -205,7 +209,9 @@ def _plain_number(m: re.Match[str]) -> str:
         number = number.rstrip("0").rstrip(".")
     if m.start() and m.string[m.start() - 1].isascii() and m.string[m.start() - 1].isalpha():
         return read_number(number)  # part of a name, not a count: B2层 is 二, not 两
-    return _liang(read_number(number), after)
+    if after == "层" and m.string[max(0, m.start() - 2) : m.start()].endswith(_TO_A_PLACE):
+        return read_number(number)  # a floor, not a count: 电梯到达2层 is 二层, 有2层 is 两层
+    return _liang(read_number(number), m.string[m.end() : m.end() + 2])
 
 
 # After these, a number of three or more digits is a string of digits (1 as 幺): phone and
