@@ -13,9 +13,10 @@ from pathlib import Path
 import jieba
 import numpy as np
 import pytest
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style, lazy_pinyin, load_phrases_dict
 from pypinyin.constants import PHRASES_DICT
-from pypinyin.contrib.tone_convert import to_tone3
+from pypinyin.contrib.tone_convert import to_tone, to_tone3
+from pypinyin.seg.mmseg import retrain
 from pypinyin.seg.mmseg import seg as pypinyin_mmseg
 
 from wyoming_indextts.frontend import dictionaries as dictionaries_module
@@ -28,6 +29,11 @@ from wyoming_indextts.frontend.dictionaries import (
 )
 from wyoming_indextts.frontend.g2p_zh import G2PZh
 from wyoming_indextts.frontend.sentence import is_hanzi
+
+# The reference is pypinyin with our phrase corrections loaded into it, as the build applies them.
+CORRECTIONS = dictionaries_module.phrase_corrections()
+load_phrases_dict({word: [[to_tone(s)] for s in pinyin] for word, pinyin in CORRECTIONS.items()})
+retrain(pypinyin_mmseg)
 
 REPO = Path(__file__).resolve().parent.parent
 CPP_DEV = REPO.parent / "shared" / "data" / "cpp" / "dev.sent"
@@ -99,6 +105,21 @@ def test_phrase_readings_equal_pypinyins(compact: Dictionaries) -> None:
     prefix = next(w[:-1] for w in sorted(PHRASES_DICT) if len(w) > 2 and w[:-1] not in PHRASES_DICT)
     assert phrases.is_prefix(prefix) and prefix not in phrases and phrases.readings(prefix) is None
     assert not phrases.is_prefix("银行银行银行") and phrases.readings("银行银行银行") is None
+
+
+def test_phrase_corrections_are_in_the_tables(compact: Dictionaries) -> None:
+    assert compact.phrases.readings("质朴") == ("zhi4", "pu3")  # pypinyin 0.55: zhì piáo
+    assert compact.phrases.readings("调高") == ("tiao2", "gao1")  # not in pypinyin
+    assert compact.reading("调低") == ("tiao2", "di1")
+    assert all(compact.phrases.readings(word) == tuple(pinyin) for word, pinyin in CORRECTIONS.items())
+
+
+def test_changed_corrections_mean_another_cache_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = dictionaries_module.sources()
+    monkeypatch.setattr(dictionaries_module, "phrase_corrections", lambda: {**CORRECTIONS, "调温": ["tiao2", "wen1"]})
+    after = dictionaries_module.sources()
+    assert before != after
+    assert dictionaries_module.cache_file(Path("/x"), before) != dictionaries_module.cache_file(Path("/x"), after)
 
 
 def test_word_readings_equal_lazy_pinyin(compact: Dictionaries) -> None:

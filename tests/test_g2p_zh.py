@@ -93,6 +93,39 @@ def test_polyphone_in_context(g2p: G2PZh, text: str, char: str, expected: str) -
     assert g2p.citation(text)[text.index(char)] == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "char", "expected"),
+    [
+        # dictionary-first characters: the model is sure of one reading everywhere (CPP labels them so)
+        ("检测到厨房着火了", "着", "zhao2"), ("不要着急", "着", "zhao2"), ("冰箱门开着", "着", "zhe5"),
+        ("他的确来了", "的", "di2"), ("目的地到了", "的", "di4"), ("这里的人很多", "的", "de5"),
+        ("我今天有空", "空", "kong4"), ("空气质量良好", "空", "kong1"), ("命中目标", "中", "zhong4"),
+        # phrase corrections and additions (data/phrase_corrections.txt)
+        ("旋律庄重而质朴", "朴", "pu3"), ("信用卡还款日", "还", "huan2"), ("今天温差很大", "差", "cha1"),
+        ("请把音量调低一点", "调", "tiao2"), ("把亮度调高", "调", "tiao2"), ("为您服务", "为", "wei4"),
+        # 调 before 到 and a number: a device setting; otherwise the model decides
+        ("把温度调到二十三度", "调", "tiao2"), ("风扇转速调到最高", "调", "tiao2"), ("他被调到北京工作", "调", "diao4"),
+    ],
+)
+def test_everyday_polyphones(g2p: G2PZh, text: str, char: str, expected: str) -> None:
+    assert g2p.citation(text)[text.index(char)] == expected
+
+
+def test_weights_let_the_dictionary_overrule_a_flattened_model() -> None:
+    from collections import Counter
+
+    from wyoming_indextts.frontend.g2p_zh import DICTIONARY_FIRST, MODEL_FIRST
+
+    score = {"zhe5": 0.99999, "zhao2": 0.00001}
+    # The dictionary word (着急) says zhao2: a model this sure overrules it model-first...
+    assert MODEL_FIRST.choose(score, "zhao2", True, Counter({"zhao2": 1})) == "zhe5"
+    # ...but not once flattened and floored, and with no dictionary evidence the model still decides.
+    assert DICTIONARY_FIRST.choose(score, "zhao2", True, Counter({"zhao2": 1})) == "zhao2"
+    assert DICTIONARY_FIRST.choose(score, "zhao2", False, Counter()) == "zhe5"
+    # A dictionary word's neutral tone stays against the same syllable with a full tone.
+    assert MODEL_FIRST.choose({"zi3": 0.999, "zi5": 0.001}, "zi5", True, Counter()) == "zi5"
+
+
 def test_polyphone_model_reads_context() -> None:
     """The BiLSTM alone, no dictionary: a badly regressed or mis-loaded model fails here."""
     from wyoming_indextts.frontend.polyphone import default_model

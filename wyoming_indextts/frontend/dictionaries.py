@@ -47,6 +47,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -456,10 +457,22 @@ def _package_folder(name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+_CORRECTIONS_FILE = "phrase_corrections.txt"
+
+
+def phrase_corrections() -> dict[str, list[str]]:
+    """Our phrase readings (``data/phrase_corrections.txt``) that replace or add to pypinyin's."""
+    text = (resources.files("wyoming_indextts") / "data" / _CORRECTIONS_FILE).read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    return {word: pinyin.split() for word, pinyin in rows if len(pinyin.split()) == len(word)}
+
+
 def sources() -> dict[str, object]:
-    """What the tables are built from: this format, the package versions, and the data files'
-    paths, sizes and times. Any change means another cache file."""
+    """What the tables are built from: this format, the package versions, the data files' paths,
+    sizes and times, and our corrections' content. Any change means another cache file."""
     described: dict[str, object] = {"format": FORMAT}
+    corrections = json.dumps(phrase_corrections(), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    described["phrase_corrections"] = hashlib.sha256(corrections).hexdigest()[:16]
     for package, files in (("jieba", ("dict.txt",)), ("pypinyin", ("phrases_dict.json", "pinyin_dict.json"))):
         folder = _package_folder(package)
         described[package] = importlib.metadata.version(package)
@@ -475,7 +488,7 @@ def build() -> Dictionaries:
     import jieba  # type: ignore[import-untyped]
     from pypinyin import Style, lazy_pinyin
     from pypinyin.constants import PHRASES_DICT
-    from pypinyin.contrib.tone_convert import to_tone3
+    from pypinyin.contrib.tone_convert import to_tone, to_tone3
     from pypinyin.converter import UltimateConverter
 
     # What jieba's Tokenizer.initialize() puts in FREQ and total, from the same dict.txt.
@@ -500,8 +513,10 @@ def build() -> Dictionaries:
     keys: dict[str, int] = {}
     spans = [0]
     syllables: list[int] = []
-    for word in sorted(PHRASES_DICT):
-        syllables.extend(numbers.setdefault(options[0], len(numbers)) for options in PHRASES_DICT[word])
+    phrase_dict = dict(PHRASES_DICT)
+    phrase_dict.update({word: [[to_tone(s)] for s in pinyin] for word, pinyin in phrase_corrections().items()})
+    for word in sorted(phrase_dict):
+        syllables.extend(numbers.setdefault(options[0], len(numbers)) for options in phrase_dict[word])
         spans.append(len(syllables))
         keys[word] = len(spans) - 1  # phrase number + 1
     for word in list(keys):
@@ -511,7 +526,7 @@ def build() -> Dictionaries:
     phrases = PhraseTable(
         WordTable.build(keys.items()), np.array(spans, dtype=np.uint32), np.array(syllables, dtype=np.uint16),
         tuple(tone3(s) for s in marked), tuple(spoken(s) for s in marked),
-        max((len(word) for word in PHRASES_DICT), default=0),
+        max((len(word) for word in phrase_dict), default=0),
     )
 
     def no_pinyin(chars: str) -> list[str]:

@@ -8,7 +8,7 @@ Per sentence:
    otherwise (both held compactly by ``dictionaries.py``, as is jieba's).
 3. Polyphones (行, 长, 了, 得 ...): the BiLSTM in ``polyphone.py`` reads the whole sentence and
    scores the character's readings; the phrase dictionary's readings weigh in (the word jieba
-   cut, and every dictionary word around the character), see PHRASE_BONUS.
+   cut, and every dictionary word around the character), see PolyphoneWeights.
 4. Tones as spoken (``tone_sandhi.py``): neutral tones, 一/不, third-tone sandhi; then the
    tone corrector (``tone_model.py``), a small BiLSTM trained on the Biaobei labels, revises
    the tone digits it is confident about (never the syllable).
@@ -26,6 +26,7 @@ after 儿 lands after 儿 in ``Sentence.prosody``. The engine turns ``huir4`` in
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,14 +48,65 @@ LETTER_PINYIN: dict[str, tuple[str, ...]] = {
     "W": ("da2", "bu5", "liu5"), "X": ("ai2", "ke4", "si1"), "Y": ("wai4",), "Z": ("zei4",),
 }
 
-# How a polyphone's reading is chosen: the model's log-probability of each candidate, plus
-# PHRASE_BONUS for the reading of the dictionary word jieba cut (multi-character dictionary words
-# are very reliable: the model must be e^5 ≈ 150 times surer to overrule one), plus COVER_BONUS
-# times the share of all phrase-dictionary words around the character (2-5 characters, whatever
-# jieba cut) that read it so. Chosen by 2-fold cross-validation on CPP dev (even/odd lines):
-# tools/train_polyphone.py crossval.
-PHRASE_BONUS = 5.0
-COVER_BONUS = 2.0
+@dataclass(frozen=True)
+class PolyphoneWeights:
+    """How a polyphone's reading is chosen: the model's log-probability of each candidate
+    (sharpened or flattened by ``temperature``, never below log ``floor``), plus ``phrase_bonus``
+    for the reading of the dictionary word jieba cut (multi-character dictionary words are very
+    reliable: with the defaults the model must be e^5 ≈ 150 times surer to overrule one), plus
+    ``cover_bonus`` times the share of all phrase-dictionary words around the character (2-5
+    characters, whatever jieba cut) that read it so. The defaults were chosen by cross-validation
+    on CPP dev: tools/train_polyphone.py crossval."""
+
+    temperature: float = 1.0
+    floor: float = 1e-9
+    phrase_bonus: float = 5.0
+    cover_bonus: float = 2.0
+
+    def choose(self, score: dict[str, float], current: str, phrase: bool, votes: Counter[str]) -> str:
+        """The reading among ``score``'s candidates; ``current`` is the dictionary's, ``phrase``
+        whether it comes from a phrase-dictionary word, ``votes`` those of the words around."""
+        logs = {r: math.log(max(p, 1e-12)) / self.temperature for r, p in score.items()}
+        top = max(logs.values())
+        norm = top + math.log(sum(math.exp(v - top) for v in logs.values()))
+        floor = math.log(self.floor)
+        voters = sum(votes.values())
+
+        def weight(reading: str) -> float:
+            value = max(logs[reading] - norm, floor)
+            if phrase and reading == current:
+                value += self.phrase_bonus
+            if voters:
+                value += self.cover_bonus * votes[reading] / voters
+            return value
+
+        best = max(score, key=weight)
+        # A dictionary word's neutral tone is deliberate (桌子 zhuo1 zi5): keep it.
+        if phrase and current.endswith("5") and current[:-1] == best[:-1]:
+            return current
+        return best
+
+
+# For most polyphones the model leads. For the characters in DICTIONARY_FIRST_FILE it is flattened
+# (temperature 3, probabilities floored at 1 %) and the dictionary words around weigh more: CPP,
+# which g2pM learned from, labels some characters nearly always one way (的 de5, 着 zhe5, 空
+# kong1, 中 zhong1), so the model is sure of that reading in every context (的确, 着火, 有空,
+# 命中). Which characters: those whose readings in the Biaobei labels come out better this way
+# (tools/train_polyphone.py dictionary-first).
+# 调 before 到/至 and a number or 最 is adjusting a device to a setting (把温度调到二十三度,
+# 调到最高), tiáo. The model reads 调到 as diào (transferred to), as Wikipedia mostly uses it.
+_ADJUST_TO = re.compile(r"调(?=[到至][零一二两三四五六七八九十百最])")
+
+MODEL_FIRST = PolyphoneWeights()
+DICTIONARY_FIRST = PolyphoneWeights(temperature=3.0, floor=0.01, cover_bonus=4.0)
+DICTIONARY_FIRST_FILE = "dictionary_first.txt"
+
+
+@lru_cache(maxsize=1)
+def dictionary_first_chars() -> frozenset[str]:
+    return frozenset(char for char, _ in tone_sandhi.word_table(DICTIONARY_FIRST_FILE))
+
+
 _COVER_MAX = 5  # longest phrase-dictionary word looked up around a polyphone
 
 # Words ending in 儿 where 儿 is a syllable of its own (a child, a son ...), not erhua.
@@ -134,7 +186,8 @@ class G2PZh:
 
     def __init__(self, lexicon: dict[str, str] | None = None, model: PolyphoneModel | None = None,
                  tone_model: ToneModel | None = None, correct_tones: bool = True,
-                 dictionaries: Dictionaries | None = None) -> None:
+                 dictionaries: Dictionaries | None = None, weights: PolyphoneWeights = MODEL_FIRST,
+                 dictionary_first: frozenset[str] | None = None) -> None:
         self._lexicon = {w: tuple(p.split()) for w, p in (lexicon or {}).items() if len(p.split()) == len(w)}
         self._longest = max((len(w) for w in self._lexicon), default=0)
         self._model = model or default_model()
@@ -143,6 +196,10 @@ class G2PZh:
         # jieba's and pypinyin's dictionaries, compact (shared by all G2PZh of the process by default).
         self._dictionaries = dictionaries or default_dictionaries()
         self._cut = self._dictionaries.cut
+        # How polyphones are weighed (the training tools try others), and the characters weighed
+        # with DICTIONARY_FIRST instead (default: the shipped list).
+        self._weights = weights
+        self._dictionary_first = dictionary_first_chars() if dictionary_first is None else dictionary_first
 
     # -- public -----------------------------------------------------------------------------
 
@@ -263,25 +320,12 @@ class G2PZh:
         for (word, k), score in zip(targets, scores):
             if not score:
                 continue
-            current = word.pinyin[k]
-            votes = _phrase_votes(self._dictionaries.phrases, text, word.start + k)
-            voters = sum(votes.values())
-
-            def weight(reading: str) -> float:
-                value = math.log(max(score[reading], 1e-9))
-                if word.phrase and reading == current:
-                    value += PHRASE_BONUS
-                if voters:
-                    value += COVER_BONUS * votes[reading] / voters
-                return value
-
-            best = max(score, key=weight)
-            if best == current:
-                continue
-            # A dictionary word's neutral tone is deliberate (桌子 zhuo1 zi5): keep it.
-            if word.phrase and current.endswith("5") and current[:-1] == best[:-1]:
-                continue
-            word.pinyin[k] = best
+            index = word.start + k
+            weights = DICTIONARY_FIRST if text[index] in self._dictionary_first else self._weights
+            votes = _phrase_votes(self._dictionaries.phrases, text, index)
+            word.pinyin[k] = weights.choose(score, word.pinyin[k], word.phrase, votes)
+            if _ADJUST_TO.match(text, index):
+                word.pinyin[k] = "tiao2"
 
     def _rule_tones(self, run: list[_Word]) -> list[list[str]]:
         """The rules' tones for a run; with the tone corrector, without the word list, which
