@@ -63,9 +63,24 @@ def _ours_citation(g2p: G2PZh) -> Callable[[str, int], str]:
     return lambda text, index: g2p.citation(text)[index]
 
 
+def read_everyday(path: Path) -> list[tuple[str, int, str]]:
+    """``benchmarks/data/zh_everyday_polyphones.tsv``: sentence, the polyphone (its first
+    occurrence), its reading, tab-separated; as :func:`read_cpp` gives them."""
+    items = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            text, char, label = line.split("\t")
+            items.append((text, text.index(char), label))
+    return items
+
+
 def evaluate_cpp(dev_sent: Path, dev_lb: Path, system: str = "ours", subset: slice = slice(None)) -> dict:
     """Accuracy on the marked polyphones and ms per sentence (whole-sentence G2P)."""
-    items = read_cpp(dev_sent, dev_lb)[subset]
+    return evaluate_polyphones(read_cpp(dev_sent, dev_lb)[subset], system)
+
+
+def evaluate_polyphones(items: list[tuple[str, int, str]], system: str = "ours") -> dict:
+    """Accuracy on (sentence, index, reading) items and ms per sentence (whole-sentence G2P)."""
     if system == "ours":
         g2p = G2PZh()
         g2p("预热")
