@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -317,12 +318,13 @@ class G2PZh:
         if not targets:
             return
         scores = self._model.scores(text, [word.start + k for word, k in targets])
+        spans = [(w.start, w.start + len(w.text)) for w in words if len(w.text) > 1]
         for (word, k), score in zip(targets, scores):
             if not score:
                 continue
             index = word.start + k
             weights = DICTIONARY_FIRST if text[index] in self._dictionary_first else self._weights
-            votes = _phrase_votes(self._dictionaries.phrases, text, index)
+            votes = _phrase_votes(self._dictionaries.phrases, text, index, spans)
             word.pinyin[k] = weights.choose(score, word.pinyin[k], word.phrase, votes)
             if _ADJUST_TO.match(text, index):
                 word.pinyin[k] = "tiao2"
@@ -361,12 +363,17 @@ class G2PZh:
         return learned if learned is not None else guess_erhua([r.text for r in run], w)
 
 
-def _phrase_votes(phrases: PhraseTable, text: str, index: int) -> Counter[str]:
+def _phrase_votes(phrases: PhraseTable, text: str, index: int,
+                  words: Sequence[tuple[int, int]] = ()) -> Counter[str]:
     """The reading of ``text[index]`` in each phrase-dictionary word of 2-5 Chinese characters
-    that contains it (overlapping words included: jieba keeps only one cut)."""
+    that contains it (overlapping words included: jieba keeps only one cut), except those that
+    cut through one of ``words`` (spans of jieba's words of two or more characters): in
+    公交|还有 the phrase 交还 would split 公交."""
     votes: Counter[str] = Counter()
     for start in range(max(0, index - _COVER_MAX + 1), index + 1):
         for end in phrases.ends(text, start, max(index + 1, start + 2), min(len(text), start + _COVER_MAX)):
+            if any(a < start < b < end or start < a < end < b for a, b in words):
+                continue
             phrase = phrases.readings(text[start:end])
             if phrase and len(phrase) == end - start:
                 votes[phrase[index - start]] += 1
