@@ -1,11 +1,12 @@
 """Learn the spoken-tone data of the Chinese front end from the Biaobei (CSMSC) surface labels.
 
 The shipped files learn from 000001–009000, all the labels we have (009001–010000 is the
-judge's), so our own slice 008001–009000 is in-sample for them. Why: the annotation drifts (个
-ge5 309 : ge4 191 in 1-8000, ge4 55 : ge5 35 in 8001-9000) and later data scored better on
-8001-9000 when it was held out: built from 1-7000, 1001-8000 and 1-8000, 2.59 %, 2.49 % and
-2.45 % syllable error (docs/BENCHMARKS.md). To rebuild everything, in order (the tagger reads the
-neutral-tone list, so the list comes first):
+judge's), so our own slice 008001–009000 is in-sample for them. Why: later and more data scored
+better on 8001-9000 while it was held out: built from 1-7000, 1001-8000 and 1-8000, 2.59 %,
+2.49 % and 2.45 % syllable error (docs/BENCHMARKS.md), through erhua units and neutral-tone
+words. Not through 个, whose annotation drifts (ge5 309 : ge4 191 in 1-8000, ge4 55 : ge5 35 in
+8001-9000): no build, not even 1-9000 scored in-sample, fixes its errors there. To rebuild
+everything, in order (the tagger reads the neutral-tone list, so the list comes first):
 
     L=../shared/data/baker/prosody_labels_000001-009000.txt
     python tools/train_tones.py erhua $L --ids 1-9000
