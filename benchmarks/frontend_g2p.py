@@ -5,8 +5,10 @@
 ``evaluate_cpp``: accuracy on the marked polyphone (its dictionary reading, before tone sandhi,
 as CPP labels it) and milliseconds per sentence for the whole G2P of the sentence.
 ``evaluate_baker``: syllable error rate, tone included, against the surface pinyin (sandhi,
-neutral tones and erhua as spoken) of utterances in ``ids_range``. Default held-out part:
-008001–009000 (000001–008000 is where the neutral-tone list was learned).
+neutral tones and erhua as spoken) of utterances in ``ids_range``. Default part: 008001–009000.
+It is in-sample: the spoken-tone files (erhua and neutral-tone lists, tone corrector) learn from
+000001–009000. Blind figures come from rebuilding them from 000001–008000 (tools/train_tones.py);
+docs/BENCHMARKS.md quotes them.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from wyoming_indextts.frontend.g2p_zh import G2PZh  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
-HELD_OUT = (8001, 9000)
+HELD_OUT = (8001, 9000)  # held out from the prosody model and polyphone fine-tune, not the tone files
 _MARK = re.compile(r"#\d")
 
 

@@ -23,6 +23,13 @@ figure (docs/BENCHMARKS.md):
         ../shared/data/baker/prosody_labels_000001-009000.txt ../shared/data/cpp \
         --folds 5 --bonuses 3/2 4/2 5/1 5/3 6/2 4/3
 
+``neutral``: writes ``wyoming_indextts/data/neutral_tone_words.txt``, the words the Biaobei
+speaker reads with (or without) a neutral tone, learned from 000001-009000 (``--ids``, default
+1-9000; the finetune above still uses 000001-008000 only). It is one of the three spoken-tone
+files: rebuild them in the order of tools/train_tones.py's docstring.
+
+    python tools/train_polyphone.py neutral ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-9000
+
 Training-only tooling: nothing here is imported at run time.
 """
 
@@ -304,7 +311,7 @@ def g2p_correct(arrays: dict[str, np.ndarray], items: list[Example],
 
 def finetune(base_npz: Path, labels: Path, cpp_dir: Path, settings: Settings, out: Path = OUT) -> None:
     """The shipped model: g2pM's weights nudged toward the Biaobei 000001-008000 readings (never
-    008001-009000, the tone dev part) and, if ``settings.cpp``, CPP dev. With the defaults no CPP
+    008001-009000, our Baker slice) and, if ``settings.cpp``, CPP dev. With the defaults no CPP
     line is trained on, so all of CPP dev stays a held-out measure."""
     base = dict(np.load(base_npz))
     examples = cpp_examples(cpp_dir) if settings.cpp else []
@@ -380,7 +387,7 @@ def main() -> None:
     d.add_argument("--margin", type=int, default=2, help="readings a character must gain to be listed")
     n = sub.add_parser("neutral")
     n.add_argument("labels", type=Path, help="Biaobei prosody labels")
-    n.add_argument("--ids", default="1-8000", help="utterances to learn from (keep the dev part out)")
+    n.add_argument("--ids", default="1-9000", help="utterances to learn from (1-8000 keeps 8001-9000 blind)")
     for name in ("finetune", "crossval"):
         f = sub.add_parser(name)
         f.add_argument("base", type=Path, help="npz written by convert (g2pM's weights)")
@@ -446,8 +453,8 @@ def neutral_table(labels: Path, ranges: list[tuple[int, int]], min_count: int = 
                   min_share: float = 0.6) -> dict[str, str]:
     """Words where the Biaobei speaker's tone differs from ours in neutral-ness, majority vote.
 
-    Runs the G2P without a word list over the utterances in ``ranges`` (never the held-out
-    part), aligns each word's syllables with the surface labels (utterances with erhua are left
+    Runs the G2P without a word list over the utterances in ``ranges`` (the shipped list: 1-9000;
+    see tools/train_tones.py), aligns each word's syllables with the surface labels (utterances with erhua are left
     out), and keeps, per word and position, a neutral tone that the labels have in at least
     ``min_share`` of ``min_count`` or more occurrences (or a full tone where we said neutral).
     """

@@ -118,7 +118,7 @@ NOT_ERHUA = frozenset(
 
 
 # Spoken units ending in 儿 and whether the Biaobei speaker merges 儿 (erhua, ``1``) or says it
-# as a syllable (``0``), learned from 000001–008000 by ``tools/train_tones.py erhua``. The key is
+# as a syllable (``0``), learned from 000001–009000 by ``tools/train_tones.py erhua``. The key is
 # the word that ends in 儿, or, where 儿 was cut off as a word of its own, the word before it + 儿.
 _ERHUA_FILE = "erhua_words.txt"
 

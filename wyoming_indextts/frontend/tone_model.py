@@ -7,7 +7,7 @@ character of an unpunctuated run, the character, its dictionary tone, the rules'
 place in the word (B/M/E/S), and predicts the tone the speaker used. Only the tone digit of a
 syllable ever changes, and only where the model is confident (``threshold``).
 
-Weights: ``data/tone_model.npz``, trained on Biaobei 000001–008000 by ``tools/train_tones.py
+Weights: ``data/tone_model.npz``, trained on Biaobei 000001–009000 by ``tools/train_tones.py
 tagger``. Our own numpy forward pass (no torch at run time): embeddings → one bidirectional LSTM
 layer → linear layer over the five tones. The file may hold several such taggers (trained from
 different seeds) whose logits are averaged: a single tagger's errors vary with its seed.

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 
 # Words whose syllables a speaker reads with the neutral tone (or, rarely, the reverse),
-# learned from the Biaobei labels 000001–008000: ``word<TAB>tones`` where tones has one
+# learned from the Biaobei labels 000001–009000: ``word<TAB>tones`` where tones has one
 # character per syllable: a digit to force that tone, ``.`` to leave it.
 _NEUTRAL_FILE = "neutral_tone_words.txt"
 
