@@ -211,7 +211,8 @@ def _plain_number(m: re.Match[str]) -> str:
         return read_number(number)  # part of a name, not a count: B2层 is 二, not 两
     if after == "层" and m.string[max(0, m.start() - 2) : m.start()].endswith(_TO_A_PLACE):
         return read_number(number)  # a floor, not a count: 电梯到达2层 is 二层, 有2层 is 两层
-    return _liang(read_number(number), m.string[m.end() : m.end() + 2])
+    # Templates put spaces around numbers (「已开启 2 小时」): what counts is the next word.
+    return _liang(read_number(number), m.string[m.end() : m.end() + 8].lstrip()[:2])
 
 
 # After these, a number of three or more digits is a string of digits (1 as 幺): phone and
@@ -273,7 +274,8 @@ def _money(m: re.Match[str]) -> str:
     if "." in number:
         number = number.rstrip("0").rstrip(".")
     reading = read_number(number)
-    return _liang(reading, "元") + _CURRENCY[m.group("c")]
+    per = "每" if m.group("per") else ""  # ￥0.56/度 → 零点五六元每度
+    return _liang(reading, "元") + _CURRENCY[m.group("c")] + per
 
 
 def _phone(m: re.Match[str]) -> str:
@@ -336,7 +338,7 @@ _RULES: list[_Rule] = [
     # Year ranges: 1998-2025年 → 一九九八到二零二五年.
     (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
      lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b"))),
-    (re.compile(r"(?P<y>\d{4})年"), lambda m: read_digits(m.group("y")) + "年"),
+    (re.compile(r"(?P<y>\d{4})(?P<s>\s*)年"), lambda m: read_digits(m.group("y")) + m.group("s") + "年"),
     # Other words that make four digits a year: 2025财年, 2024款, 2026届.
     (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)(?=财年|学年|赛季|届|款)"), lambda m: read_digits(m.group("y"))),
     # Scores and ratios said with 比; where the context does not say so, a time needs two minute digits.
@@ -362,11 +364,11 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d.])(?P<n>\d{3,4})(?P<p>[Pp])(?![A-Za-z])"), lambda m: read_digits(m.group("n")) + m.group("p")),
     (re.compile(rf"(?<![\d.A-Za-z])(?P<a>[-−]?\d+(?:\.\d+)?)(?P<pu>{_UNIT_PATTERN})?\s*[-~～—至到]\s*(?P<b>(?<=[~～—至到\s])[-−]?\d+(?:\.\d+)?|\d+(?:\.\d+)?)\s*(?P<u>{_UNIT_PATTERN})?(?![A-Za-z\d])"),
      _range),
-    (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)"), _money),
+    (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?P<per>\s*/\s*(?=[\u4e00-\u9fff]))?"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
     # Rates with a slash between Chinese units: 7.85元/升 → 七点八五元每升, 72次/分 → 七十二次每分.
-    (re.compile(rf"(?P<n>{_NUM})(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])/(?=[\u4e00-\u9fff])"),
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])\s*/\s*(?=[\u4e00-\u9fff])"),
      lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每"),
     # 100+个 → 一百多个.
     (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])(?![零一二三四五六七八九十两百千万亿点])"),
