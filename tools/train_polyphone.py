@@ -30,6 +30,13 @@ files: rebuild them in the order of tools/train_tones.py's docstring.
 
     python tools/train_polyphone.py neutral ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-9000
 
+``dictionary-first``: writes ``wyoming_indextts/data/dictionary_first.txt``, the polyphones
+g2p_zh weighs dictionary-first (see ``learn_dictionary_first``), learned from 000001-009000
+(``--ids``, default 1-9000; 1-8000 keeps 8001-9000 blind). It changes the citation readings the
+spoken-tone files learn from, so it comes first when they are rebuilt (tools/train_tones.py).
+
+    python tools/train_polyphone.py dictionary-first ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-9000
+
 Training-only tooling: nothing here is imported at run time.
 """
 
@@ -383,7 +390,7 @@ def main() -> None:
     c.add_argument("--candidates", choices=("pypinyin", "g2pm"), default="pypinyin")
     d = sub.add_parser("dictionary-first")
     d.add_argument("labels", type=Path, help="Biaobei prosody labels")
-    d.add_argument("--ids", default="1-8000", help="utterances to learn from (keep the dev part out)")
+    d.add_argument("--ids", default="1-9000", help="utterances to learn from (1-8000 keeps 8001-9000 blind)")
     d.add_argument("--margin", type=int, default=2, help="readings a character must gain to be listed")
     n = sub.add_parser("neutral")
     n.add_argument("labels", type=Path, help="Biaobei prosody labels")

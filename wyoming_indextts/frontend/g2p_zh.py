@@ -88,16 +88,16 @@ class PolyphoneWeights:
         return best
 
 
+# 调 before 到/至 and a number or 最 is adjusting a device to a setting (把温度调到二十三度,
+# 调到最高), tiáo. The model reads 调到 as diào (transferred to), as Wikipedia mostly uses it.
+_ADJUST_TO = re.compile(r"调(?=[到至][零一二两三四五六七八九十百最])")
+
 # For most polyphones the model leads. For the characters in DICTIONARY_FIRST_FILE it is flattened
 # (temperature 3, probabilities floored at 1 %) and the dictionary words around weigh more: CPP,
 # which g2pM learned from, labels some characters nearly always one way (的 de5, 着 zhe5, 空
 # kong1, 中 zhong1), so the model is sure of that reading in every context (的确, 着火, 有空,
 # 命中). Which characters: those whose readings in the Biaobei labels come out better this way
 # (tools/train_polyphone.py dictionary-first).
-# 调 before 到/至 and a number or 最 is adjusting a device to a setting (把温度调到二十三度,
-# 调到最高), tiáo. The model reads 调到 as diào (transferred to), as Wikipedia mostly uses it.
-_ADJUST_TO = re.compile(r"调(?=[到至][零一二两三四五六七八九十百最])")
-
 MODEL_FIRST = PolyphoneWeights()
 DICTIONARY_FIRST = PolyphoneWeights(temperature=3.0, floor=0.01, cover_bonus=4.0)
 DICTIONARY_FIRST_FILE = "dictionary_first.txt"
