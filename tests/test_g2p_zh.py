@@ -104,6 +104,9 @@ def test_polyphone_in_context(g2p: G2PZh, text: str, char: str, expected: str) -
         ("旋律庄重而质朴", "朴", "pu3"), ("信用卡还款日", "还", "huan2"), ("今天温差很大", "差", "cha1"),
         ("请把音量调低一点", "调", "tiao2"), ("把亮度调高", "调", "tiao2"), ("为您服务", "为", "wei4"),
         # 调 before 到 and a number: a device setting; otherwise the model decides
+        # 地 after an adverbial is the particle; after one character or before punctuation, the noun
+        ("灯光会慢慢地变暗", "地", "de5"), ("请耐心地等待", "地", "de5"), ("进了三地旅游", "地", "di4"),
+        ("出现了三个主要地：", "地", "di4"), ("扫地机器人回到了地面", "地", "di4"),
         # a dictionary word that would cut through jieba's word does not vote: 公交|还有, not 交还
         ("距离下一班公交还有三站", "还", "hai2"),
         ("把温度调到二十三度", "调", "tiao2"), ("风扇转速调到最高", "调", "tiao2"), ("他被调到北京工作", "调", "diao4"),
