@@ -47,13 +47,13 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from ..cache import model_cache_dir, write_atomically
 from .sentence import is_hanzi
+from .tone_sandhi import word_table
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -462,8 +462,7 @@ _CORRECTIONS_FILE = "phrase_corrections.txt"
 
 def phrase_corrections() -> dict[str, list[str]]:
     """Our phrase readings (``data/phrase_corrections.txt``) that replace or add to pypinyin's."""
-    text = (resources.files("wyoming_indextts") / "data" / _CORRECTIONS_FILE).read_text(encoding="utf-8")
-    rows = (line.split("\t") for line in text.splitlines() if line and not line.startswith("#"))
+    rows = word_table(_CORRECTIONS_FILE)
     return {word: pinyin.split() for word, pinyin in rows if len(pinyin.split()) == len(word)}
 
 

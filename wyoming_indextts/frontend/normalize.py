@@ -288,6 +288,11 @@ def _digit_string(m: re.Match[str]) -> str:
     return read_digits(m.group(0), one="幺")
 
 
+def _dashed_code(code: str) -> str:
+    """Digit groups of a code joined by hyphens: each digit by digit, the hyphen 杠 (3-2-1508)."""
+    return "杠".join(read_digits(group, one="幺") for group in re.split(r"[-‐]", code))
+
+
 def _call_number(m: re.Match[str]) -> str:
     # Service and emergency numbers are said digit by digit, 1 as 幺: 幺幺零, 幺二零.
     return m.group("w") + read_digits(m.group("n"), one="幺")
@@ -307,7 +312,7 @@ _RULES: list[_Rule] = [
     # Codes in dashed groups after a word that names them: 取件码3-2-1508 → 三杠二杠幺五零八
     # (two short groups are a range: 房间3-5人).
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d+(?:-\d+){{2,}}|\d+-\d{{3,}}|\d{{3,}}-\d+)(?![\d.-])"),
-     lambda m: m.group("w") + "杠".join(read_digits(g, one="幺") for g in m.group("n").split("-"))),
+     lambda m: m.group("w") + _dashed_code(m.group("n"))),
     (re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?:\s*[+\-−×*÷/]\s*\d+(?:\.\d+)?)+(?P<eq>\s*=\s*\d+(?:\.\d+)?)?"), _arithmetic),
     # Dimensions and resolutions: 1920×1080, 1920x1080 → 一千九百二十乘一千零八十; 7x24小时.
     (re.compile(r"(?<![\d.])(?P<a>\d+)\s*(?:[×*]|(?<=\d)[xX](?=\d))\s*(?P<b>\d+)(?![\d.])"), lambda m: read_integer(m.group("a")) + "乘" + read_integer(m.group("b"))),
@@ -323,8 +328,7 @@ _RULES: list[_Rule] = [
     # A hyphen in a code is not a minus: after letters it is not said (COVID-19 → COVID十九), between
     # the digit groups of a code it is 杠 (F1-02 → F一杠零二).
     (re.compile(r"(?<=[A-Za-z])[-‐](?=\d)"), lambda m: ""),
-    (re.compile(r"(?<=[A-Za-z])(?P<a>\d+)[-‐](?P<b>\d+)(?![\d.])"),
-     lambda m: read_digits(m.group("a"), one="幺") + "杠" + read_digits(m.group("b"), one="幺")),
+    (re.compile(r"(?<=[A-Za-z])\d+[-‐]\d+(?![\d.])"), lambda m: _dashed_code(m.group(0))),
     (re.compile(r"(?:(?<=单元)\d{3,4}|(?<!\d)\d{3,4}(?=室|房间))(?!\d)"), _digit_string),
     (re.compile(r"(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?![\d.])"), _date),
     # ISO date-times: the T between date and time is not said.
