@@ -51,8 +51,11 @@ class Frontend:
             english = normalize_en(text)
             return Sentence(text=text, normalized=english, spans=(Span("en", english),), is_question=text.rstrip().endswith("?"))
         normalized = normalize_zh(text)
-        readings, citation = self._g2p.analyze(normalized)
-        levels = predict_boundaries(normalized, readings)
+        # One lexical analysis per sentence (words, parts of speech, names), read by the
+        # polyphone decision and the boundary model alike.
+        analysis = self._g2p.lexical(normalized)
+        readings, citation = self._g2p.analyze(normalized, analysis)
+        levels = predict_boundaries(normalized, readings, analysis)
         spans = _spans(normalized, readings, levels)
         return Sentence(
             text=text,
