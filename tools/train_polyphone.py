@@ -37,6 +37,17 @@ spoken-tone files learn from, so it comes first when they are rebuilt (tools/tra
 
     python tools/train_polyphone.py dictionary-first ../shared/data/baker/prosody_labels_000001-009000.txt --ids 1-9000
 
+``pos``: writes ``wyoming_indextts/data/polyphone_pos.txt``, how often each reading of each
+polyphone comes with each part of speech of its word (the lexical analyser's tag), counted on the
+Biaobei readings of ``--ids`` (default 1-9000) and on all of CPP dev, with the weights each source
+gets (``frontend/word_readings.py``). It comes first when the spoken-tone files are rebuilt (it
+changes readings the others learn from). ``pos --crossval 5`` writes nothing: it scores the whole
+G2P on each fold of CPP dev with the CPP counts of the other folds (and the Biaobei counts), for
+each ``--grid`` setting CPP/BIAOBEI/SMOOTHING, and the setting chosen on the other folds:
+
+    python tools/train_polyphone.py pos ../shared/data/baker/prosody_labels_000001-009000.txt \
+        ../shared/data/cpp --ids 1-8000 --crossval 5 --grid 0/0/3 1/0/1 1/0.5/3 1/1/10 0.5/0.5/1
+
 Training-only tooling: nothing here is imported at run time.
 """
 
@@ -158,9 +169,13 @@ def baker_examples(labels: Path, ids: tuple[int, int], model_path: Path | None =
     from wyoming_indextts.frontend.polyphone import PolyphoneModel
     from wyoming_indextts.frontend.sentence import is_hanzi
 
+    from wyoming_indextts.frontend.word_readings import NameReadings, PosPreferences
+
     model = PolyphoneModel(str(model_path)) if model_path else None
-    # Every character model-first: the targets do not depend on the learned dictionary-first list.
-    g2p = G2PZh(model=model, dictionary_first=frozenset())
+    # Every character model-first, no part-of-speech or name readings: the targets do not depend
+    # on the learned dictionary-first list or the part-of-speech table learned from them.
+    g2p = G2PZh(model=model, dictionary_first=frozenset(), pos_preferences=PosPreferences.from_counts({}, {}),
+                name_readings=NameReadings({}, {}))
     model = g2p._model
     examples = []
     for text, syllables in baker_utterances(labels, ids):
@@ -392,6 +407,13 @@ def main() -> None:
     d.add_argument("labels", type=Path, help="Biaobei prosody labels")
     d.add_argument("--ids", default="1-9000", help="utterances to learn from (1-8000 keeps 8001-9000 blind)")
     d.add_argument("--margin", type=int, default=2, help="readings a character must gain to be listed")
+    o = sub.add_parser("pos")
+    o.add_argument("labels", type=Path, help="Biaobei prosody labels")
+    o.add_argument("cpp", type=Path, help="folder with CPP dev.sent / dev.lb")
+    o.add_argument("--ids", default="1-9000", help="Biaobei utterances to count (1-8000 keeps 8001-9000 blind)")
+    o.add_argument("--weights", default=POS_SETTING, help="CPP/BIAOBEI/SMOOTHING written to the file")
+    o.add_argument("--crossval", type=int, default=0, metavar="FOLDS", help="score settings instead of writing")
+    o.add_argument("--grid", nargs="*", default=[POS_SETTING], metavar="CPP/BIAOBEI/SMOOTHING")
     n = sub.add_parser("neutral")
     n.add_argument("labels", type=Path, help="Biaobei prosody labels")
     n.add_argument("--ids", default="1-9000", help="utterances to learn from (1-8000 keeps 8001-9000 blind)")
@@ -422,11 +444,88 @@ def main() -> None:
     elif args.command == "neutral":
         low, high = (int(x) for x in args.ids.split("-"))
         learn_neutral(args.labels, (low, high))
+    elif args.command == "pos":
+        low, high = (int(x) for x in args.ids.split("-"))
+        if args.crossval:
+            crossval_pos(args.labels, (low, high), args.cpp, args.grid, args.crossval)
+        else:
+            learn_pos(args.labels, (low, high), args.cpp, args.weights)
     elif args.command == "dictionary-first":
         low, high = (int(x) for x in args.ids.split("-"))
         learn_dictionary_first(args.labels, (low, high), args.margin)
     elif args.command == "convert":
         convert(args.wheel, candidates_from=args.candidates)
+
+
+# --- part-of-speech preferences ------------------------------------------------------------
+
+POS_OUT = OUT.parent / "polyphone_pos.txt"
+POS_SETTING = "1/0.5/3"  # CPP weight / Biaobei weight / smoothing: chosen by pos --crossval 5
+
+
+def pos_counts(examples: list[Example], analyzer=None) -> dict[tuple[str, str], collections.Counter[str]]:
+    """Reading counts per (polyphone, tag of the analyser's word it is in); ``analyzer``: text →
+    ``lexical.Analysis`` (default: the shipped one; benchmarks/lexical_analysers.py tries others)."""
+    from wyoming_indextts.frontend.lexical import default_analyzer
+
+    analyzer = analyzer or default_analyzer()
+    counts: dict[tuple[str, str], collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    analysis = None
+    for text, i, target in examples:
+        if analysis is None or analysis.text != text:
+            analysis = analyzer(text)
+        counts[(text[i], analysis.word_of(i).tag)][target] += 1
+    return dict(counts)
+
+
+def _pos_preferences(counts: dict[str, dict], setting: str):
+    from wyoming_indextts.frontend.word_readings import PosPreferences
+
+    cpp, baker, smoothing = (float(x) for x in setting.split("/"))
+    return PosPreferences.from_counts(counts, {"cpp": cpp, "baker": baker}, smoothing)
+
+
+def learn_pos(labels: Path, ids: tuple[int, int], cpp_dir: Path, setting: str = POS_SETTING,
+              out: Path = POS_OUT) -> None:
+    counts = {"cpp": pos_counts(cpp_examples(cpp_dir)), "baker": pos_counts(baker_examples(labels, ids))}
+    cpp, baker, smoothing = setting.split("/")
+    with out.open("w", encoding="utf-8") as f:
+        f.write("# source<TAB>polyphone<TAB>tag of its word<TAB>reading count ...: how often each reading came with\n"
+                f"# each part of speech, on CPP dev and on Biaobei {ids[0]:06d}-{ids[1]:06d} (tools/train_polyphone.py pos)\n")
+        f.write(f"weight\tcpp\t{cpp}\nweight\tbaker\t{baker}\nsmoothing\t{smoothing}\n")
+        for source, table in counts.items():
+            for (char, tag), readings in sorted(table.items()):
+                pairs = " ".join(f"{r} {n}" for r, n in readings.most_common())
+                f.write(f"{source}\t{char}\t{tag}\t{pairs}\n")
+    print(f"wrote {out}: {sum(len(t) for t in counts.values())} rows")
+
+
+def crossval_pos(labels: Path, ids: tuple[int, int], cpp_dir: Path, grid: Sequence[str], k: int,
+                 analyzer=None) -> dict[str, float]:
+    """Whole-G2P accuracy on each CPP dev fold (line n is in fold n % k) with part-of-speech counts
+    from the other folds and Biaobei ``ids``, per setting; and the setting chosen on the other folds.
+    Returns the mean accuracy per setting and "chosen"."""
+    from wyoming_indextts.frontend.g2p_zh import G2PZh
+
+    items = cpp_examples(cpp_dir)
+    baker = pos_counts(baker_examples(labels, ids), analyzer)
+    folds = [list(range(f, len(items), k)) for f in range(k)]
+    correct: dict[str, list[int]] = {}
+    for f, test in enumerate(folds):
+        held = set(test)
+        counts = {"cpp": pos_counts([x for n, x in enumerate(items) if n not in held], analyzer), "baker": baker}
+        for setting in grid:
+            g2p = G2PZh(pos_preferences=_pos_preferences(counts, setting), analyzer=analyzer)
+            correct.setdefault(setting, []).append(
+                sum(g2p.citation(items[n][0])[items[n][1]] == items[n][2] for n in test))
+        print(f"fold {f}: " + "  ".join(f"{s} {correct[s][f] / len(test):.4%}" for s in grid), flush=True)
+    result = {setting: sum(correct[setting]) / len(items) for setting in grid}
+    for setting in grid:
+        print(f"{setting:14s} mean {result[setting]:.4%}")
+    chosen = sum(correct[max(grid, key=lambda s: sum(correct[s]) - correct[s][f])][f] for f in range(k))
+    result["chosen"] = chosen / len(items)
+    print(f"chosen on the other folds: {result['chosen']:.4%}")
+    return result
 
 
 # --- neutral-tone word list ---------------------------------------------------------------
