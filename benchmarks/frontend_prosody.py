@@ -3,10 +3,12 @@
 
     python benchmarks/frontend_prosody.py [labels.txt] [--ids 8001-9000]
 
-Scoring is hierarchical, as is usual in the prosody-prediction literature: a #k boundary implies
-every lower level, so "#1" scores boundaries of level >= 1 (a #2 or #3 in the gold also counts as
-a #1), "#2" scores level >= 2, "#3" level >= 3. The sentence-final #4 is a rule and is not scored.
-Per-class scores (level == k, as PaddleSpeech reports them) are printed too. Text goes through the
+Two scorings, side by side. Exact level (how the project is judged, as PaddleSpeech reports
+it): a predicted #k where the label is #k is a hit; where the label is another level or none, a
+false alarm for k and, if the label was #j, a miss for j. Boundary >= k (more lenient): a #k
+boundary implies every lower level, so "#1" scores boundaries of level >= 1 (a #2 or #3 in the
+gold also counts as a #1), "#2" level >= 2, "#3" level >= 3. The sentence-final #4 is a rule and
+is not scored. Text goes through the
 runtime G2P first, so the word segmentation is the one the server uses; timing is per sentence for
 ``predict_boundaries`` alone (features + ONNX), after G2P.
 """
@@ -51,7 +53,7 @@ def evaluate(labels_path: Path | str = DEFAULT_LABELS, id_range: tuple[int, int]
 def report(results: dict) -> str:
     low, high = results["id_range"]
     lines = [f"Prosodic boundaries, Biaobei {low:06d}-{high:06d} ({results['utterances']} utterances)",
-             "hierarchical (level >= k)            | per class (level == k)"]
+             "boundary >= k (other, lenient)       | exact level (as judged)"]
     for name in ("model", "rules"):
         r = results[name]
         hier = "  ".join(f"#{k} P {r[f'#{k}']['P']:.3f} R {r[f'#{k}']['R']:.3f} F1 {r[f'#{k}']['F1']:.3f}" for k in (1, 2, 3))

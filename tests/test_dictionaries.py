@@ -185,7 +185,7 @@ def test_prosody_lattice_matches_the_former_word_set(compact: Dictionaries) -> N
     g2p = G2PZh()
     for text in random_hanzi_texts(300, seed=5) + ["中华人民共和国国歌响起，我们一起去银行。"]:
         readings = g2p(text)
-        out = prosody.features(text, readings, {}, compact.phrases)
+        out = prosody.features(text, readings, {}, compact.phrases, g2p.lexical(text))
         for i in range(len(text)):
             lengths = [n for n in range(2, min(8, len(text) - i) + 1) if text[i : i + n] in words]
             assert out[i, 3] == (min(max(lengths), 4) if lengths else 0), (text, i)

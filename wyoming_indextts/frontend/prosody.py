@@ -4,7 +4,8 @@ Boundaries come from a small character-level BiLSTM trained on the Biaobei
 (CSMSC) prosody labels (``tools/train_prosody.py``), run with ONNX Runtime.
 Per character of the normalized text it sees the character, the word
 segmentation the G2P used (``Reading.word_start``), dictionary-word lattice
-features and the distance to the nearest punctuation, and tags the boundary
+features, the distance to the nearest punctuation, and the lexical analyser's
+word boundaries and part of speech (``lexical.py``), and tags the boundary
 after that character: 0, #1 prosodic word, #2 prosodic phrase, #3
 intonational phrase. #4 after the last syllable is a rule. When the model file
 is missing the first-version rules (:func:`rule_boundaries`) are used.
@@ -26,6 +27,7 @@ import numpy as np
 
 from .dictionaries import PhraseTable, default_dictionaries
 from .g2p_zh import Reading
+from .lexical import TAGS, Analysis, default_analyzer, hidden_states, segmentation_tags
 from .sentence import is_hanzi
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ VOCAB_PATH = DATA_DIR / "prosody_vocab.json"
 # Features (shared with tools/train_prosody.py: change both together, then retrain)
 # ---------------------------------------------------------------------------
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 PAD, UNK = 0, 1
 # ASCII punctuation folded onto the full-width marks the training text uses.
 _FOLD = str.maketrans({",": "，", "?": "？", "!": "！", ":": "：", ";": "；", ".": "。", "(": "（", ")": "）",
@@ -49,6 +51,9 @@ _STRONG = set("，。！？；：—,.!?;:")  # a pause of (at least) an intonat
 _MAX_DICT = 4
 _DIST_BUCKETS = 12
 _LONGEST_WORD = 8  # dictionary words of 2-8 characters make the lattice
+FEATURES = 8
+# Sizes of the side inputs' vocabularies (columns 1-7 of ``features``), for the training script.
+SIDE_SIZES = (7, 5, 5, _DIST_BUCKETS, _DIST_BUCKETS, 5, len(TAGS) + 1)
 
 
 def char_token(char: str) -> str:
@@ -61,11 +66,14 @@ def char_token(char: str) -> str:
     return char
 
 
-def features(text: str, readings: Sequence[Reading], vocab: dict[str, int], phrases: PhraseTable) -> np.ndarray:
-    """``[len(text), 6]`` int64: char id, segmentation tag, dict word ending here, dict word starting
-    here (words of pypinyin's ``phrases``), distance to previous strong punctuation, distance to the next."""
+def features(text: str, readings: Sequence[Reading], vocab: dict[str, int], phrases: PhraseTable,
+             analysis: Analysis) -> np.ndarray:
+    """``[len(text), FEATURES]`` int64: char id, segmentation tag, dict word ending here, dict word
+    starting here (words of pypinyin's ``phrases``), distance to previous strong punctuation, distance
+    to the next; the lexical analyser's place in the word (1 begin, 2 middle, 3 end, 4 single) and the
+    id of the word's tag (``lexical.tag_id``)."""
     n = len(text)
-    out = np.zeros((n, 6), dtype=np.int64)
+    out = np.zeros((n, FEATURES), dtype=np.int64)
     if n == 0:
         return out
     starts = {r.index: r.word_start for r in readings}
@@ -102,6 +110,7 @@ def features(text: str, readings: Sequence[Reading], vocab: dict[str, int], phra
     for i in range(n - 1, -1, -1):
         distance = 0 if text[i] in _STRONG else distance + 1
         out[i, 5] = min(distance, _DIST_BUCKETS - 1)
+    out[:, 6:8] = np.asarray(segmentation_tags(analysis, n), dtype=np.int64).reshape(n, 2)
     return out
 
 
@@ -152,19 +161,26 @@ class ProsodyPredictor:
         self.thresholds: list[float] = list(meta.get("thresholds", [0.5, 0.5, 0.5]))
         self._session = create_session(model_path, threads=threads)
         self._input = self._session.get_inputs()[0].name
+        # A model trained with --states also reads the analyser's encoder output (lexical.hidden_states).
+        self._states = next((i.name for i in self._session.get_inputs()[1:] if i.name == "states"), None)
         self._phrases = phrases or default_dictionaries().phrases
 
-    def probabilities(self, text: str, readings: Sequence[Reading]) -> np.ndarray:
-        """``[len(text), 4]`` probabilities of levels 0..3 after each character."""
-        feats = features(text, readings, self.vocab, self._phrases)
-        return self._session.run(None, {self._input: feats[None]})[0][0]
+    def probabilities(self, text: str, readings: Sequence[Reading], analysis: Analysis | None = None) -> np.ndarray:
+        """``[len(text), 4]`` probabilities of levels 0..3 after each character. ``analysis``: the
+        sentence's lexical analysis, if the caller has it already."""
+        if analysis is None:
+            analysis = default_analyzer()(text)
+        inputs = {self._input: features(text, readings, self.vocab, self._phrases, analysis)[None]}
+        if self._states:
+            inputs[self._states] = hidden_states(analysis, len(text))[None]
+        return self._session.run(None, inputs)[0][0]
 
-    def __call__(self, text: str, readings: Sequence[Reading]) -> list[int]:
+    def __call__(self, text: str, readings: Sequence[Reading], analysis: Analysis | None = None) -> list[int]:
         if not readings:
             return []
         if len(readings) == 1:
             return [4]
-        probs = self.probabilities(text, readings)
+        probs = self.probabilities(text, readings, analysis)
         levels = [decode(probs[r.index], self.thresholds) for r in readings]
         return _post_rules(text, readings, levels)
 
@@ -223,12 +239,13 @@ def default_predictor() -> ProsodyPredictor | None:
     return _PREDICTOR
 
 
-def predict_boundaries(text: str, readings: Sequence[Reading]) -> list[int]:
-    """One level per reading: the boundary that follows it (0 inside a prosodic word, 4 at the end)."""
+def predict_boundaries(text: str, readings: Sequence[Reading], analysis: Analysis | None = None) -> list[int]:
+    """One level per reading: the boundary that follows it (0 inside a prosodic word, 4 at the end).
+    ``analysis``: the sentence's lexical analysis, if the caller has it (it is made otherwise)."""
     predictor = default_predictor()
     if predictor is None:
         return rule_boundaries(text, readings)
-    return predictor(text, readings)
+    return predictor(text, readings, analysis)
 
 
 # ---------------------------------------------------------------------------
