@@ -89,9 +89,14 @@ def test_dev_f1_on_held_out_utterances() -> None:
     results = evaluate(BAKER, (8001, 9000))
     model, rules = results["model"], results["rules"]
     assert model["#1"]["F1"] >= 0.90
-    assert model["#2"]["F1"] >= 0.74
+    assert model["#2"]["F1"] >= 0.80
     assert model["#3"]["F1"] >= 0.87
     assert model["#2"]["F1"] > rules["#2"]["F1"] + 0.1
+    # Exact level, as the project is judged: 0.845 / 0.666 / 0.899 with the lexical analyser's
+    # inputs (0.816 / 0.564 / 0.893 without them).
+    assert model["exact#1"]["F1"] >= 0.83
+    assert model["exact#2"]["F1"] >= 0.63
+    assert model["exact#3"]["F1"] >= 0.88
 
 
 @pytest.mark.parametrize(

