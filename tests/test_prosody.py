@@ -92,7 +92,7 @@ def test_dev_f1_on_held_out_utterances() -> None:
     assert model["#2"]["F1"] >= 0.80
     assert model["#3"]["F1"] >= 0.87
     assert model["#2"]["F1"] > rules["#2"]["F1"] + 0.1
-    # Exact level, as the project is judged: 0.845 / 0.666 / 0.899 with the lexical analyser's
+    # Exact level, as the project is judged: 0.842 / 0.666 / 0.899 with the lexical analyser's
     # inputs (0.816 / 0.564 / 0.893 without them).
     assert model["exact#1"]["F1"] >= 0.83
     assert model["exact#2"]["F1"] >= 0.63
