@@ -18,7 +18,7 @@ from wyoming.server import AsyncServer
 
 from . import __version__
 from .frontend import Frontend
-from .frontend.lexicon import load_lexicon
+from . import cli
 from .memory import limit_arenas
 from .server.wyoming import WyomingSettings, handler_factory
 from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequest
@@ -55,33 +55,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speaker", help="speaker of the default voice for requests that name no voice")
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="extra folder with voices (repeatable; searched before models/)")
     parser.add_argument("--zeroconf", nargs="?", const="indextts", default=None, metavar="NAME", help="announce the server over mDNS/zeroconf as NAME")
-    parser.add_argument("--samples-per-chunk", type=int, default=1024, help="audio samples per Wyoming audio-chunk")
-    parser.add_argument("--idle-timeout", type=float, default=120.0, metavar="SECONDS", help="close connections silent for this long (0: never)")
-    parser.add_argument("--threads", type=int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
-    parser.add_argument("--max-workers", type=int, default=cores, help="sentences synthesized at once (default: CPU cores)")
+    parser.add_argument("--samples-per-chunk", type=cli.positive_int, default=1024, help="audio samples per Wyoming audio-chunk")
+    parser.add_argument("--idle-timeout", type=cli.seconds, default=120.0, metavar="SECONDS",
+                        help="close connections silent for this long with no work in progress and no stream open (0: never)")
+    parser.add_argument("--stream-timeout", type=cli.seconds, default=300.0, metavar="SECONDS",
+                        help="end an open stream (synthesize-start without synthesize-stop) whose client sends nothing "
+                        "for this long: error, then synthesize-stopped (0: never; default: %(default)s)")
+    parser.add_argument("--threads", type=cli.positive_int, default=cores, help="ONNX Runtime intra-op threads per model session (default: CPU cores)")
+    parser.add_argument("--max-workers", type=cli.positive_int, default=cores, help="sentences synthesized at once (default: CPU cores)")
     parser.add_argument("--max-queue", type=int, default=32, help="requests that may wait for a worker; more get a 'busy' error")
-    parser.add_argument("--release-after-idle", type=float, default=10.0, metavar="SECONDS",
+    parser.add_argument("--release-after-idle", type=cli.seconds, default=10.0, metavar="SECONDS",
                         help="after this long without requests, return ONNX Runtime's working memory to the OS (0: keep it)")
     parser.add_argument("--cache-mb", type=float, default=32.0, help="phrase cache size in MiB (0 turns it off)")
     parser.add_argument("--cache-dir", type=Path, help="keep the phrase cache in this folder across restarts")
     parser.add_argument("--preload-phrases", type=Path, metavar="FILE", help="synthesize these lines (one phrase each) into the cache at start-up")
-    parser.add_argument("--max-text-chars", type=int, default=5000, help="longest text accepted in one request")
-    parser.add_argument("--speed", type=float, default=1.0, help="speaking rate, >1 is faster")
+    parser.add_argument("--max-text-chars", type=cli.positive_int, default=5000, help="longest text accepted in one request")
+    parser.add_argument("--speed", type=cli.speed, default=1.0, help="speaking rate from 0.25 to 4, >1 is faster")
     parser.add_argument(
         "--fallback-voice", action="append", default=[], metavar="VOICE",
         help="voice to try when the requested one fails (repeatable, in order; espeak-ng is always last). "
         "Default: the default voice of the sentence's language, then espeak-ng",
     )
     parser.add_argument(
-        "--synthesis-timeout", type=float, default=10.0, metavar="SECONDS",
+        "--synthesis-timeout", type=cli.seconds, default=10.0, metavar="SECONDS",
         help="a voice that delivers no audio for this long on a sentence is treated as failed (0: no limit)",
     )
-    parser.add_argument("--sentence-silence", type=float, default=0.0, metavar="SECONDS", help="silence after each sentence")
+    parser.add_argument("--sentence-silence", type=cli.seconds, default=0.0, metavar="SECONDS", help="silence after each sentence")
     parser.add_argument("--http-uri", metavar="URI", help="also serve the HTTP API and web page, e.g. http://127.0.0.1:8080 (off by default)")
     parser.add_argument("--http-cors", metavar="ORIGIN", help="allow browser pages from ORIGIN to call the HTTP API")
     parser.add_argument("--http-audio-dir", type=Path, metavar="DIR", help="where the HTTP API keeps generated files (default: a private temporary folder)")
-    parser.add_argument("--http-max-files", type=int, default=200, help="generated audio files kept at most")
-    parser.add_argument("--http-max-age", type=float, default=3600.0, metavar="SECONDS", help="generated audio files are removed after this long")
+    parser.add_argument("--http-max-files", type=cli.positive_int, default=200, help="generated audio files kept at most")
+    parser.add_argument("--http-max-age", type=cli.seconds, default=3600.0, metavar="SECONDS", help="generated audio files are removed after this long")
     parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides, one 'word pin1 yin1' per line")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=__version__)
@@ -89,13 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if urlparse(args.uri).scheme not in ("tcp", "unix"):
-        raise SystemExit("--uri must look like tcp://HOST:PORT or unix://PATH")
+        parser.error("--uri must look like tcp://HOST:PORT or unix://PATH")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
 
-    frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)
+    frontend = Frontend(lexicon=cli.lexicon_or_exit(parser, args.lexicon))
     # Every session may use all cores: a lone request gets them all, and with spinning
     # off (onnx.py) concurrent workers share them instead of fighting (docs/BENCHMARKS.md).
     catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], max(1, args.threads), args.voice)
@@ -110,7 +115,7 @@ async def main(argv: list[str] | None = None) -> None:
             max_workers=args.max_workers,
             speed=args.speed,
             synthesis_timeout=args.synthesis_timeout or None,
-            sentence_silence=max(0.0, args.sentence_silence),
+            sentence_silence=args.sentence_silence,
             fallback_voices=tuple(args.fallback_voice),
             max_queue=max(0, args.max_queue),
             cache_mb=max(0.0, args.cache_mb),
@@ -119,6 +124,14 @@ async def main(argv: list[str] | None = None) -> None:
             release_after_idle=args.release_after_idle if args.release_after_idle > 0 else None,
         ),
     )
+    # --voice and --speaker by the rules of a request. A voice that exists but failed to load
+    # was logged and replaced by another; a name no folder or package has is a typo.
+    failed = {failure.name for failure in catalog.failures}
+    try:
+        synthesizer.resolve_voice(VoiceRequest() if args.voice in failed else VoiceRequest(args.voice, speaker=args.speaker))
+    except SynthesisError as err:
+        synthesizer.close()
+        parser.error(cli.describe_error(err))
     server = AsyncServer.from_uri(args.uri)
     if args.zeroconf:
         try:
@@ -126,7 +139,10 @@ async def main(argv: list[str] | None = None) -> None:
         except OSError as err:  # no route for multicast (e.g. no network yet): serve anyway
             _LOGGER.warning("Zeroconf announcement failed (%s); add the server in Home Assistant by host and port", err)
 
-    await server.start(handler_factory(synthesizer, WyomingSettings(samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None)))
+    wyoming_settings = WyomingSettings(
+        samples_per_chunk=args.samples_per_chunk, idle_timeout=args.idle_timeout or None, stream_timeout=args.stream_timeout or None
+    )
+    await server.start(handler_factory(synthesizer, wyoming_settings))
     _LOGGER.info(
         "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
     )
@@ -172,7 +188,7 @@ def _http_door(args: argparse.Namespace, synthesizer: Synthesizer) -> "HttpDoor 
             port=parsed.port,
             cors_origin=args.http_cors,
             audio_dir=args.http_audio_dir,
-            max_files=max(1, args.http_max_files),
+            max_files=args.http_max_files,
             max_age=max(1.0, args.http_max_age),
             max_body_bytes=max(64 * 1024, args.max_text_chars * 4 + 4096),
         ),

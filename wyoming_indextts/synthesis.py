@@ -81,6 +81,45 @@ class BusyError(SynthesisError):
     code = "busy"
 
 
+class BadSpeedError(SynthesisError):
+    code = "bad-speed"
+
+
+class BadFieldError(SynthesisError):
+    """A request field of the wrong type (a client bug, not a text problem)."""
+
+    code = "bad-field"
+
+
+class BadRequestError(SynthesisError):
+    """A request the server cannot even read: malformed event, out-of-order event."""
+
+    code = "bad-event"
+
+
+SPEED_RANGE = (0.25, 4.0)
+"""Speaking rates every door accepts: beyond them voices turn to mumble or a drawl."""
+
+NOTHING_SPOKEN_SECONDS = 0.2
+"""Text with nothing to say (「。。。」) is answered with this much silence rather than no audio:
+Home Assistant cannot convert an audio stream without a single chunk (docs/ARCHITECTURE.md)."""
+
+
+def check_speed(speed: object) -> float:
+    """The one rule for a speaking rate, whichever door or flag it came through."""
+    low, high = SPEED_RANGE
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)):
+        raise BadSpeedError(f"speed must be a number from {low:g} to {high:g} (1 is normal), got {speed!r}")
+    if not low <= float(speed) <= high:  # also refuses nan
+        raise BadSpeedError(f"speed must be a number from {low:g} to {high:g} (1 is normal), got {speed:g}")
+    return float(speed)
+
+
+def nothing_spoken(sample_rate: int) -> AudioChunk:
+    """The answer to a text with nothing speakable in it: a short silence."""
+    return AudioChunk(silence(NOTHING_SPOKEN_SECONDS, sample_rate), sample_rate)
+
+
 @dataclass(frozen=True)
 class VoiceRequest:
     """Which voice a client asked for; every field optional."""
@@ -203,6 +242,9 @@ class Synthesizer:
 
     def resolve_voice(self, request: VoiceRequest) -> ResolvedVoice:
         """Pick the voice before any audio is sent, so errors come before ``audio-start``."""
+        for field in ("name", "language", "speaker"):
+            if not isinstance(getattr(request, field), (str, type(None))):
+                raise BadFieldError(f"The voice {field} must be a string, got {getattr(request, field)!r}")
         speaker = request.speaker
         if request.name is None and request.language is None and speaker is None:
             speaker = self.settings.default_speaker
@@ -220,6 +262,16 @@ class Synthesizer:
         ("\\ud800") that no encoder accepts, and control characters mean nothing to a voice."""
         text = text.encode("utf-8", "replace").decode("utf-8")
         return _CONTROL.sub(" ", text)
+
+    def accept_text(self, value: object) -> str:
+        """The text of a request as every door takes it: cleaned, and checked against the limits."""
+        if value is None:
+            raise EmptyTextError("The text to synthesize is empty")
+        if not isinstance(value, str):
+            raise BadFieldError(f"The text must be a string, got {type(value).__name__}")
+        text = self.clean_text(value)
+        self.check_text(text)
+        return text
 
     def check_text(self, text: str, allow_empty: bool = False) -> None:
         if not allow_empty and not text.strip():
@@ -356,19 +408,30 @@ class Synthesizer:
 
     # -- streaming -----------------------------------------------------------------
 
-    async def stream(self, text: str, voice: ResolvedVoice, speed: float | None = None) -> AsyncIterator[AudioChunk]:
+    async def stream(
+        self, text: str, voice: ResolvedVoice, speed: float | None = None, pad_silence: bool = True
+    ) -> AsyncIterator[AudioChunk]:
         """Audio for ``text`` at the voice's rate, sentence by sentence; the first chunk leaves
-        before later sentences are done."""
+        before later sentences are done.
+
+        A text with nothing speakable yields :func:`nothing_spoken` unless ``pad_silence`` is
+        off (a piece of a longer stream, which ends with audio of its own).
+        """
         self.check_text(text)
-        config = SynthesisConfig(speed=speed or self.settings.speed, speaker=voice.speaker)
+        config = SynthesisConfig(speed=check_speed(speed or self.settings.speed), speaker=voice.speaker)
         sentences = self.split(text)
         if sentences:
             # Only the first sentence decides how soon audio starts; later ones are
             # synthesized while earlier ones play. (Cached, its two parts are hits too.)
             sentences[:1] = split_head(sentences[0])
+        spoken = False
         for sentence in sentences:
             async for chunk in self.stream_sentence(sentence, voice, config):
+                spoken = spoken or len(chunk.samples) > 0
                 yield chunk
+        if not spoken and pad_silence:
+            _LOGGER.info("Nothing to speak in %r; answering with %g s of silence", text[:80], NOTHING_SPOKEN_SECONDS)
+            yield nothing_spoken(voice.sample_rate)
 
     async def stream_sentence(
         self, sentence: Sentence, voice: ResolvedVoice, config: SynthesisConfig, rate: int | None = None

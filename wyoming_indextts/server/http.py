@@ -34,7 +34,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from .. import __version__
 from ..audio import float_to_pcm16, resample
 from ..synthesis import (
-    BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError, UnknownVoiceError, VoiceRequest,
+    BadFieldError, BadSpeedError, BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError,
+    UnknownVoiceError, VoiceRequest, check_speed,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -69,7 +70,9 @@ class RequestError(Exception):
         self.status, self.code = status, code
 
 
-_STATUS = {EmptyTextError: 400, UnknownVoiceError: 404, TextTooLongError: 413, BusyError: 503}
+_STATUS = {
+    EmptyTextError: 400, BadFieldError: 400, BadSpeedError: 400, UnknownVoiceError: 404, TextTooLongError: 413, BusyError: 503,
+}
 
 
 class _Metrics:
@@ -214,21 +217,13 @@ class HttpDoor:
             raise RequestError(400, "The body must be a JSON object", "bad-json") from None
         if not isinstance(body, dict):
             raise RequestError(400, "The body must be a JSON object", "bad-json")
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise RequestError(400, "Field 'text' is required and must be a string", "empty-text")
         audio_format = str(body.get("format") or "wav").lower()
         if audio_format not in FORMATS:
             raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
-        speed = body.get("speed", 1.0)
-        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not 0.25 <= float(speed) <= 4.0:
-            raise RequestError(400, "Field 'speed' must be a number from 0.25 to 4", "bad-speed")
-        for field in ("voice", "speaker", "language"):
-            if body.get(field) is not None and not isinstance(body[field], str):
-                raise RequestError(400, f"Field {field!r} must be a string", "bad-field")
-        text = self._synthesizer.clean_text(text)
         try:
-            self._synthesizer.check_text(text)
+            # The same rules, messages and codes as the Wyoming door and the command line.
+            text = self._synthesizer.accept_text(body.get("text"))
+            speed = None if body.get("speed") is None else check_speed(body["speed"])
             voice = self._synthesizer.resolve_voice(VoiceRequest(body.get("voice") or None, body.get("language"), body.get("speaker")))
         except SynthesisError as err:
             raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
@@ -238,12 +233,12 @@ class HttpDoor:
                 if stream:
                     if audio_format not in STREAMABLE:
                         raise RequestError(400, f"Streaming is available for {', '.join(sorted(STREAMABLE))}", "bad-format")
-                    return await self._stream(request, text, voice, float(speed), audio_format)
-                return await self._to_file(text, voice, float(speed), audio_format)
+                    return await self._stream(request, text, voice, speed, audio_format)
+                return await self._to_file(text, voice, speed, audio_format)
         except SynthesisError as err:
             raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
 
-    async def _stream(self, request: web.Request, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, text: str, voice: ResolvedVoice, speed: float | None, audio_format: str) -> web.StreamResponse:
         rate = voice.sample_rate
         response = web.StreamResponse(headers={"Content-Type": FORMATS[audio_format][0], "X-Sample-Rate": str(rate)})
         started = time.monotonic()
@@ -267,7 +262,7 @@ class HttpDoor:
         self._metrics.synthesis_seconds.observe(time.monotonic() - started)
         return response
 
-    async def _to_file(self, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.Response:
+    async def _to_file(self, text: str, voice: ResolvedVoice, speed: float | None, audio_format: str) -> web.Response:
         started = time.monotonic()
         pieces: list[np.ndarray] = []
         async for chunk in self._synthesizer.stream(text, voice, speed):
