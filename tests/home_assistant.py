@@ -210,9 +210,18 @@ class HomeAssistant:
 
     # -- speaking ---------------------------------------------------------------------------
 
+    def clear_tts_cache(self) -> None:
+        """Home Assistant keeps what it synthesized in memory whatever ``cache`` says; clearing it
+        makes the next request reach the server (it also drops requests still in flight)."""
+        status, data, _ = self.request("POST", "/api/services/tts/clear_cache", {})
+        if status != 200:
+            raise RuntimeError(f"tts.clear_cache failed ({status}): {data[:300]!r}")
+
     def speak(self, entity: str, message: str, language: str | None = None, options: dict[str, Any] | None = None,
-              timeout: float = 150.0) -> "Spoken":
+              timeout: float = 150.0, clear_cache: bool = True) -> "Spoken":
         """``/api/tts_get_url`` then GET the audio, as a media player would; timed end to end."""
+        if clear_cache:
+            self.clear_tts_cache()
         body: dict[str, Any] = {"engine_id": entity, "message": message, "cache": False}
         if language:
             body["language"] = language
