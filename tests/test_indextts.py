@@ -141,6 +141,9 @@ def test_long_text_is_cut_into_segments_of_at_most_120_tokens(voice: Path) -> No
     sentence = replace(_sentence("今天天气很好。"), normalized="今天天气很好，" * 40 + "明天见。")
     segments = engine.text_segments(sentence)
     assert len(segments) > 1 and all(s.shape[1] <= 120 for s in segments)
+    engine.text_segments = lambda _: segments[:2]  # type: ignore[method-assign]
+    pieces = list(engine.synthesize(sentence, SynthesisConfig(), threading.Event()))
+    assert len(pieces) == 3 and not pieces[1].any() and len(pieces[1]) == int(0.2 * 22050)  # a pause between segments
 
 
 def test_cancellation_stops_between_steps(voice: Path) -> None:

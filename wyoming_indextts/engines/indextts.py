@@ -71,6 +71,7 @@ FEATURES_VERSION = 2
 """Part of the conditioning cache key: bump when a feature computation changes (v2: Slaney
 mel, float32-eps fbank floor, SeamlessM4T features, sinc-resampled 16 kHz)."""
 MAX_SEGMENT_TOKENS = 120  # upstream's max_text_tokens_per_segment
+SEGMENT_PAUSE = 0.2  # seconds of silence between segments (upstream's interval_silence)
 
 
 # -- export layouts -------------------------------------------------------------------------
@@ -111,7 +112,7 @@ class Layout:
     """Any of these present means the folder holds this layout."""
 
 
-def _t(name: str, dtype: str, rank: int, optional: bool = False) -> TensorSpec:
+def tensor(name: str, dtype: str, rank: int, optional: bool = False) -> TensorSpec:
     return TensorSpec(name, dtype, rank, optional)
 
 
@@ -124,22 +125,22 @@ KV_OUT = ("present_kv_{i}_k", "present_kv_{i}_v")
 LAYOUT = Layout(
     name="IndexTTS-2.5",
     graphs=(
-        GraphSpec("campplus", "campplus.onnx", (_t("fbank", F32, 3),), (_t("spk_emb", F32, 2),)),
+        GraphSpec("campplus", "campplus.onnx", (tensor("fbank", F32, 3),), (tensor("spk_emb", F32, 2),)),
         GraphSpec("semantic_model", "semantic_model/semantic_model.onnx",
-                  (_t("input_features", F32, 3), _t("attention_mask", I64, 2)), (_t("semantic_feat", F32, 3),)),
-        GraphSpec("emo_vec", "emo_vec.onnx", (_t("feat", F32, 3), _t("ilens", I64, 1)), (_t("emo_vec", F32, 2),)),
+                  (tensor("input_features", F32, 3), tensor("attention_mask", I64, 2)), (tensor("semantic_feat", F32, 3),)),
+        GraphSpec("emo_vec", "emo_vec.onnx", (tensor("feat", F32, 3), tensor("ilens", I64, 1)), (tensor("emo_vec", F32, 2),)),
         GraphSpec("gpt_prefill", "gpt_prefill/gpt_prefill.onnx",
-                  (_t("text_ids", I64, 2), _t("conds", F32, 3), _t("lang_id", I64, 1)), (_t("logits", F32, 2),),
+                  (tensor("text_ids", I64, 2), tensor("conds", F32, 3), tensor("lang_id", I64, 1)), (tensor("logits", F32, 2),),
                   kv_outputs=KV_OUT, fetch_by_name=True),
-        GraphSpec("gpt_step", "gpt_step/gpt_step.onnx", (_t("token", I64, 2), _t("pos_idx", I64, 1)),
-                  (_t("logits", F32, 2),), kv_inputs=KV_IN, kv_outputs=KV_OUT, fetch_by_name=True),
-        GraphSpec("codec_decode", "semantic_codec_decode.onnx", (_t("codes", I64, 2),), (_t("latent", F32, 3),)),
-        GraphSpec("length_regulator", "length_regulator.onnx", (_t("x", F32, 3), _t("template", F32, 3)),
-                  (_t("out", F32, 3),)),
+        GraphSpec("gpt_step", "gpt_step/gpt_step.onnx", (tensor("token", I64, 2), tensor("pos_idx", I64, 1)),
+                  (tensor("logits", F32, 2),), kv_inputs=KV_IN, kv_outputs=KV_OUT, fetch_by_name=True),
+        GraphSpec("codec_decode", "semantic_codec_decode.onnx", (tensor("codes", I64, 2),), (tensor("latent", F32, 3),)),
+        GraphSpec("length_regulator", "length_regulator.onnx", (tensor("x", F32, 3), tensor("template", F32, 3)),
+                  (tensor("out", F32, 3),)),
         GraphSpec("cfm", "cfm_estimator/cfm_estimator.onnx",
-                  (_t("x", F32, 3), _t("prompt_x", F32, 3), _t("x_lens", I64, 1), _t("t", F32, 1),
-                   _t("style", F32, 2), _t("cond", F32, 3)), (_t("v", F32, 3),)),
-        GraphSpec("bigvgan", "bigvgan.onnx", (_t("mel", F32, 3),), (_t("wav", F32, 3),)),
+                  (tensor("x", F32, 3), tensor("prompt_x", F32, 3), tensor("x_lens", I64, 1), tensor("t", F32, 1),
+                   tensor("style", F32, 2), tensor("cond", F32, 3)), (tensor("v", F32, 3),)),
+        GraphSpec("bigvgan", "bigvgan.onnx", (tensor("mel", F32, 3),), (tensor("wav", F32, 3),)),
     ),
     files=(TOKENIZER_FILE, SPEAKER_PROJECTION),
     marker=(TOKENIZER_FILE, "gpt_prefill", "cfm_estimator"),
@@ -471,10 +472,14 @@ class IndexTTSBase:
         conditioning = self.conditioning(config.speaker)
         language = text_language(sentence)
         rng = np.random.default_rng(self.options.seed)
+        spoken = False
         for text_ids in self.text_segments(sentence):
             codes = self.generate_codes(text_ids, conditioning, language, rng, cancel)
             if not len(codes):
                 continue
+            if spoken:  # upstream's pause between the segments of a long text
+                yield np.zeros(int(SAMPLE_RATE * SEGMENT_PAUSE), np.float32)
+            spoken = True
             check_cancel(cancel)
             frames = max(1, int(len(codes) * FRAMES_PER_CODE / max(0.25, config.speed)))
             condition = np.concatenate([conditioning.prompt_condition, self.semantic_condition(codes, text_ids, conditioning, frames)], axis=1)
