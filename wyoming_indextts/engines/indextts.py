@@ -325,7 +325,6 @@ class IndexTTSBase:
         paths = {spec.key: resolve_graph(root, spec) for spec in self.layout.graphs}
         missing = [spec.path for spec in self.layout.graphs if paths[spec.key] is None]
         missing += [name for name in self.layout.files if not (root / name).is_file()]
-        missing += [str(data.relative_to(root)) for graph in paths.values() if graph is not None for data in missing_weights(graph)]
         if missing:
             raise EngineError(f"{self.layout.name} voice {info.name!r} is missing {', '.join(missing)} in {root} "
                               f"(python -m wyoming_indextts.engines.indextts --check {root})")
@@ -337,7 +336,7 @@ class IndexTTSBase:
         require_extra("soxr")
         self._load_text(root)
         resolved = {k: p for k, p in paths.items() if p is not None}
-        self._sessions = {key: create_session(path, threads) for key, path in resolved.items()}
+        self._sessions = {key: _open_graph(root, path, threads) for key, path in resolved.items()}
         check_sessions(self.layout, self._sessions, resolved)
         self._inputs = {key: {i.name for i in s.get_inputs()} for key, s in self._sessions.items()}
         decoder = next(g for g in self.layout.graphs if g.kv_inputs)
@@ -495,6 +494,18 @@ class IndexTTSBase:
     def _feed(self, key: str, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The values a graph declares as inputs (optional ones only where it has them)."""
         return {name: value for name, value in values.items() if name in self._inputs[key]}
+
+
+def _open_graph(root: Path, graph: Path, threads: int) -> ort.InferenceSession:
+    try:
+        return create_session(graph, threads)
+    except Exception as err:  # onnxruntime raises its own exception types
+        # Only on failure is the graph parsed a second time, to name absent weight files.
+        absent = [str(p.relative_to(root)) for p in missing_weights(graph)]
+        if absent:
+            raise EngineError(f"{graph.relative_to(root)} keeps its weights in {', '.join(absent)}, which is missing or "
+                              f"truncated (python -m wyoming_indextts.engines.indextts --check {root})") from err
+        raise EngineError(f"{graph.relative_to(root)} cannot be loaded: {err}") from err
 
 
 def missing_weights(graph: Path) -> list[Path]:
