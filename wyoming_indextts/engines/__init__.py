@@ -26,9 +26,9 @@ def _load_espeak(info: VoiceInfo, threads: int) -> Engine:
 
 
 def _load_indextts(info: VoiceInfo, threads: int) -> Engine:
-    from .indextts import IndexTTSEngine
+    from .indextts import open_voice  # IndexTTS-2.5 or IndexTTS-2, by the files in the folder
 
-    return IndexTTSEngine(info, threads)
+    return open_voice(info, threads)
 
 
 # Imports stay inside the loaders so a family whose runtime is missing only
