@@ -1,0 +1,287 @@
+"""Matcha, MeloTTS (VITS) and Kokoro voices in sherpa-onnx's release layout, checked against
+sherpa-onnx itself (PyPI ``sherpa-onnx``, a test-only dependency) on faithful miniature folders
+(tests/sherpa_fixtures.py).
+
+* For the same token ids, speaker and speed, our engines give sherpa-onnx's audio (noise scales
+  0, the only setting in which two runs of the same model agree; silence scaling off).
+* For the same text, where both front ends read it alike, the same token ids (sherpa-onnx's
+  ids come from the folder's echo twin, whose graph outputs its input). Two differences of
+  layout, not of reading, are allowed for: sherpa-onnx adds blanks clause by clause and joins
+  the clauses, so a blank is doubled after each comma (the models were trained with one: we
+  put one); and it runs Kokoro once per clause, repeating the clause's final mark after its
+  closing 0 (we run a sentence at once, as Kokoro's own pipeline does).
+* Where they read it differently (tone sandhi, neutral tones), the only difference is those
+  syllables, and ours is the reading a speaker uses.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sherpa_onnx
+
+from sherpa_fixtures import KOKORO_SPEAKERS, build_kokoro, build_matcha, build_melo
+from wyoming_indextts.engines import load_engine
+from wyoming_indextts.engines.base import Engine, SynthesisConfig
+from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine
+from wyoming_indextts.engines.sherpa_folder import describe, inspect_folder
+from wyoming_indextts.frontend import Frontend
+
+FAMILIES = ("matcha", "melo", "kokoro")
+# Our audio and sherpa-onnx's for the same ids: the same graphs on the same ONNX Runtime kernels;
+# what differs is summation order (our inverse STFT in float64 vs kaldi-native-fbank's float32).
+AUDIO_TOLERANCE = 1e-4
+# Sentences whose readings both front ends agree on (checked below), with punctuation where
+# our #3 boundaries fall, so the token ids must be identical.
+AGREE = (
+    "客厅的灯已经打开了。",
+    "请关上窗户，外面下雨了。",
+    "我们明天去公园吗？",
+    "温度适宜，空气清新。",
+    "欢迎回家！",
+    "门铃响了，有人来了。",
+    "银行的行长来了。",
+    "现在是下午三点。",
+)
+# Sentences where sherpa-onnx's lexicon lookup reads some syllables otherwise: syllable index →
+# (as spoken, as the lexicon has it, the families whose lexicon has it so).
+DIFFER: dict[str, dict[int, tuple[str, str, tuple[str, ...]]]] = {
+    "今天天气很好。": {4: ("hen2", "hen3", FAMILIES)},  # third tone before a third tone
+    "你好，我想去银行。": {0: ("ni2", "ni3", ("melo",)), 2: ("wo2", "wo3", FAMILIES)},  # MeloTTS's lexicon has no sandhi at all
+    "一起去看看吧。": {4: ("kan5", "kan4", FAMILIES)},  # a reduplicated verb's second syllable is neutral
+    "这件衣服不错。": {3: ("fu5", "fu2", FAMILIES), 4: ("bu2", "bu4", ("melo",))},  # 衣服 yīfu; 不 before a fourth tone
+}
+TEXTS = AGREE + tuple(DIFFER)
+DETERMINISTIC = {"matcha": {"noise_scale": 0.0}, "melo": {"noise_scale": 0.0, "noise_scale_w": 0.0}, "kokoro": {}}
+
+
+def espeak_data() -> str:
+    """The espeak-ng data our Kokoro engine phonemizes with (piper-tts's), for sherpa-onnx too."""
+    from piper.phonemize_espeak import ESPEAK_DATA_DIR
+
+    return str(ESPEAK_DATA_DIR)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sherpa-models")
+    built: dict[str, Path] = {}
+    for family, build in (("matcha", build_matcha), ("melo", build_melo), ("kokoro", build_kokoro)):
+        built[family] = build(root / family, TEXTS)
+        built[family + "-echo"] = build(root / f"{family}-echo", TEXTS, echo=True)
+    return built
+
+
+def oracle(family: str, folder: Path, vocoder: str = "vocos-22khz-univ.onnx") -> sherpa_onnx.OfflineTts:
+    """sherpa-onnx on a folder, deterministic (noise 0), all clauses in one run, silences as made.
+    (sherpa-onnx exits the process on a bad path: make sure they exist.)"""
+    if family == "matcha":
+        if not (folder / vocoder).is_file():  # the echo folder has only its echo vocoder
+            vocoder = "hifigan_v2.onnx"
+        assert (folder / vocoder).is_file()
+        model = sherpa_onnx.OfflineTtsModelConfig(matcha=sherpa_onnx.OfflineTtsMatchaModelConfig(
+            acoustic_model=str(folder / "model-steps-3.onnx"), vocoder=str(folder / vocoder),
+            lexicon=str(folder / "lexicon.txt"), tokens=str(folder / "tokens.txt"), noise_scale=0.0), num_threads=1)
+    elif family == "melo":
+        model = sherpa_onnx.OfflineTtsModelConfig(vits=sherpa_onnx.OfflineTtsVitsModelConfig(
+            model=str(folder / "model.onnx"), lexicon=str(folder / "lexicon.txt"), tokens=str(folder / "tokens.txt"),
+            noise_scale=0.0, noise_scale_w=0.0), num_threads=1)
+    else:
+        model = sherpa_onnx.OfflineTtsModelConfig(kokoro=sherpa_onnx.OfflineTtsKokoroModelConfig(
+            model=str(folder / "model.onnx"), voices=str(folder / "voices.bin"), tokens=str(folder / "tokens.txt"),
+            lexicon=f"{folder / 'lexicon-us-en.txt'},{folder / 'lexicon-zh.txt'}", data_dir=espeak_data()), num_threads=1)
+    sentences = 1 if family == "kokoro" else 0  # Kokoro runs chunk by chunk whatever this says
+    return sherpa_onnx.OfflineTts(sherpa_onnx.OfflineTtsConfig(model=model, max_num_sentences=sentences, silence_scale=1.0))
+
+
+def oracle_ids(family: str, tts: sherpa_onnx.OfflineTts, text: str) -> list[int] | tuple[list[int], list[int]]:
+    """The token ids sherpa-onnx made from ``text``, read back from an echo model's output."""
+    values = np.rint(np.asarray(tts.generate(text, sid=0, speed=1.0).samples)).astype(np.int64).tolist()
+    if family == "melo":
+        return [v // 64 for v in values], [v % 64 for v in values]
+    return values
+
+
+def oracle_runs(tts: sherpa_onnx.OfflineTts, text: str) -> list[list[int]]:
+    """Kokoro: sherpa-onnx runs the model once per chunk (a Chinese clause of more than 12 tokens
+    is a chunk of its own); the echo model's output of each run, from the progress callback."""
+    runs: list[list[int]] = []
+
+    def collect(samples: np.ndarray, progress: float) -> int:
+        runs.append(np.rint(np.asarray(samples)).astype(np.int64).tolist())
+        return 1
+
+    tts.generate(text, sid=0, speed=1.0, callback=collect)
+    return runs
+
+
+def kokoro_tokens(runs: list[list[int]]) -> list[int]:
+    """The tokens between each run's opening and closing 0 (sherpa-onnx 2.0.1 repeats a run's
+    final punctuation after its closing 0; Kokoro reads nothing after it as speech)."""
+    out: list[int] = []
+    for run in runs:
+        closing = len(run) - 1 - run[::-1].index(0)
+        out.extend(run[1:closing])
+    return out
+
+
+def single_blanks(ids: list[int], blank: int) -> list[int]:
+    """sherpa-onnx's clause-joined ids with the doubled blank at each join made single."""
+    out: list[int] = []
+    for i in ids:
+        if not (out and i == blank and out[-1] == blank):
+            out.append(i)
+    return out
+
+
+def sherpa_ids(family: str, folders: dict[str, Path], text: str, echo: sherpa_onnx.OfflineTts) -> list[int]:
+    """sherpa-onnx's ids for a text in one comparable form: the tokens (MeloTTS: token·64 + tone),
+    blanks single; Kokoro: the tokens between the 0s."""
+    if family == "kokoro":
+        return kokoro_tokens(oracle_runs(echo, text))
+    ids = oracle_ids(family, echo, text)
+    if family == "melo":
+        assert isinstance(ids, tuple)
+        return single_blanks([x * 64 + t for x, t in zip(*ids)], 0)
+    assert isinstance(ids, list)
+    return single_blanks(ids, int(inspect_folder(folders["matcha"]).metadata["pad_id"]))
+
+
+def comparable(family: str, ids: object) -> list[int]:
+    """Our ids in the same form."""
+    if family == "kokoro":  # one run per sentence: [0, tokens…, 0]
+        assert isinstance(ids, list) and len(ids) == 1
+        (run,) = ids
+        assert run[0] == run[-1] == 0 and 0 not in run[1:-1]
+        return run[1:-1]
+    if family == "melo":
+        assert isinstance(ids, tuple)
+        return [x * 64 + t for x, t in zip(*ids)]
+    assert isinstance(ids, list)
+    return ids
+
+
+def our_engine(family: str, folder: Path, **files: str) -> Engine:
+    info = describe(inspect_folder(folder))
+    info = replace(info, options=DETERMINISTIC[family], files={**info.files, **files})
+    engine = load_engine(info)
+    engine.warm_up()
+    return engine
+
+
+def our_ids(engine: Engine, text: str) -> object:
+    (sentence,) = Frontend().sentences(text)
+    return engine.token_ids(sentence)  # type: ignore[attr-defined]
+
+
+def our_audio(family: str, engine: Engine, ids: object, speed: float, speaker: str | None = None) -> np.ndarray:
+    config = SynthesisConfig(speed=speed, speaker=speaker)
+    if family == "matcha":
+        return np.concatenate(list(engine.speak(ids, config, threading.Event())))  # type: ignore[attr-defined]
+    if family == "melo":
+        return engine.audio(*ids, config)  # type: ignore[attr-defined]
+    return engine.audio(ids, config)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_sherpa_onnx_loads_and_runs_the_miniature(folders: dict[str, Path], family: str) -> None:
+    """The miniature is a folder sherpa-onnx accepts, and our install checks accept it too."""
+    audio = oracle(family, folders[family]).generate("今天天气很好。", sid=0, speed=1.0)
+    info = describe(inspect_folder(folders[family]))
+    assert audio.sample_rate == info.sample_rate == {"matcha": 22050, "melo": 44100, "kokoro": 24000}[family]
+    samples = np.asarray(audio.samples)
+    assert len(samples) > audio.sample_rate * 0.2 and np.abs(samples).max() > 0.05
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_audio_as_sherpa_onnx_for_the_same_ids(folders: dict[str, Path], family: str) -> None:
+    echo, real, engine = oracle(family, folders[family + "-echo"]), oracle(family, folders[family]), our_engine(family, folders[family])
+    worst = 0.0
+    for text in TEXTS[:4]:
+        ids = oracle_ids(family, echo, text)
+        for speed, sid in ((1.0, 0), (1.3, 2 if family == "kokoro" else 0)):
+            expected = np.asarray(real.generate(text, sid=sid, speed=speed).samples)
+            if family == "kokoro":  # one run per chunk, as sherpa-onnx ran them
+                runs = oracle_runs(echo, text)
+                ours = np.concatenate([our_audio(family, engine, run, speed, KOKORO_SPEAKERS[sid]) for run in runs])
+            else:
+                ours = our_audio(family, engine, ids, speed)
+            assert len(ours) == len(expected), (text, speed)
+            worst = max(worst, float(np.abs(ours - expected).max()))
+    print(f"{family}: max |ours - sherpa-onnx| = {worst:.2e}")
+    assert worst <= AUDIO_TOLERANCE
+
+
+def test_matcha_with_hifigan_matches_sherpa_onnx_window_by_window(folders: dict[str, Path]) -> None:
+    """The other vocoder users download: its windows too add up to sherpa-onnx's one run."""
+    folder = folders["matcha"]
+    echo, real = oracle("matcha", folders["matcha-echo"]), oracle("matcha", folder, vocoder="hifigan_v2.onnx")
+    engine = our_engine("matcha", folder, vocoder="hifigan_v2.onnx")
+    text = "请关上窗户，外面下雨了。"
+    chunks = list(engine.speak(oracle_ids("matcha", echo, text), SynthesisConfig(), threading.Event()))  # type: ignore[attr-defined]
+    expected = np.asarray(real.generate(text, sid=0, speed=1.0).samples)
+    assert len(chunks) > 1
+    assert np.abs(np.concatenate(chunks) - expected).max() <= AUDIO_TOLERANCE
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_same_token_ids_as_sherpa_onnx_where_the_readings_agree(folders: dict[str, Path], family: str) -> None:
+    echo, engine = oracle(family, folders[family + "-echo"]), our_engine(family, folders[family])
+    for text in AGREE:
+        assert comparable(family, our_ids(engine, text)) == sherpa_ids(family, folders, text, echo), text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_where_the_lexicon_reads_otherwise_only_those_syllables_differ_and_ours_are_spoken(folders: dict[str, Path], family: str) -> None:
+    echo, engine = oracle(family, folders[family + "-echo"]), our_engine(family, folders[family])
+    for text, readings in DIFFER.items():
+        (sentence,) = Frontend().sentences(text)
+        syllables = list(sentence.syllables)
+        for index, (spoken, _, _) in readings.items():
+            assert syllables[index].pinyin == spoken, (text, syllables[index])
+        as_lexicon = {syllables[i].index: lexicon for i, (_, lexicon, families) in readings.items() if family in families}
+        assert as_lexicon, text
+        theirs = sherpa_ids(family, folders, text, echo)
+        assert comparable(family, our_ids(engine, text)) != theirs, text
+        # Give our engine the lexicon's readings of those syllables: then the ids are sherpa-onnx's.
+        spans = tuple(replace(span, syllables=tuple(replace(s, pinyin=as_lexicon.get(s.index, s.pinyin)) for s in span.syllables))
+                      for span in sentence.spans)
+        assert comparable(family, engine.token_ids(replace(sentence, spans=spans))) == theirs, text  # type: ignore[attr-defined]
+
+
+def test_matcha_streams_the_vocoder_in_windows_that_add_up_to_one_run(folders: dict[str, Path]) -> None:
+    engine = our_engine("matcha", folders["matcha"])
+    assert isinstance(engine, MatchaEngine)
+    (sentence,) = Frontend().sentences("客厅的灯已经打开了，卧室的空调温度调到二十六度，窗帘也已经拉上了。")
+    ids = engine.token_ids(sentence)
+    mel = engine.mel(ids, SynthesisConfig())
+    chunks = list(engine.speak(ids, SynthesisConfig(), threading.Event()))
+    whole = engine.vocode(mel)
+    assert len(chunks) >= 3 and len(chunks[0]) < len(whole) / 3  # audio leaves after the first small window
+    assert np.abs(np.concatenate(chunks) - whole).max() <= 1e-5
+
+
+def test_inverse_stft_fed_in_pieces_equals_one_inverse_stft() -> None:
+    rng = np.random.default_rng(3)
+    real, imag = rng.standard_normal((2, 40, 513))
+    whole = InverseStft(1024, 256)
+    one = np.concatenate([whole.push(real, imag), whole.finish()])
+    pieces = InverseStft(1024, 256)
+    parts = [pieces.push(real[a:b], imag[a:b]) for a, b in ((0, 1), (1, 7), (7, 30), (30, 40))]
+    assert len(one) == 39 * 256
+    assert np.allclose(np.concatenate([*parts, pieces.finish()]), one, atol=1e-6)
+
+
+def test_kokoro_speakers_and_style_rows(folders: dict[str, Path]) -> None:
+    """Speakers come from the metadata by name; each gets its own style table (row = length)."""
+    engine = our_engine("kokoro", folders["kokoro"])
+    assert [s.name for s in engine.info.speakers] == list(KOKORO_SPEAKERS)
+    (sentence,) = Frontend().sentences("欢迎回家！")
+    (ids,) = engine.token_ids(sentence)  # type: ignore[attr-defined]
+    a = engine.audio(ids, SynthesisConfig(speaker="zf_001"))  # type: ignore[attr-defined]
+    b = engine.audio(ids, SynthesisConfig(speaker="zm_009"))  # type: ignore[attr-defined]
+    assert not np.array_equal(a, b)
