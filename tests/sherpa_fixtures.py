@@ -351,6 +351,10 @@ _ZH_MAP = dict(zip(
 _IPA = "abdefhijklmnoprstuvwzæçðøŋœɐɑɒɔɕəɚɛɜɝɞɟɡɣɤɥɨɪɬɭɯɰɲɳɴɸɹɻɽɾʁʂʃʈʊʋʌʎʏʑʒʔʝʰʲˈˌːᵊᵻ" + "\u0303"
 
 
+# A few words of misaki's American dictionary (lexicon-us-en.txt spells each character apart).
+KOKORO_ENGLISH = {"hello": "həlˈoʊ", "world": "wˈɜɹld", "how": "hˈaʊ", "are": "ˈɑɹ", "you": "ju", "siri": "sˈɪɹi", "next": "nˈɛkst"}
+
+
 def kokoro_tokens() -> list[str]:
     """Single characters, as sherpa-onnx requires for Kokoro: punctuation, space, misaki's
     Chinese symbols and tone digits, IPA; id 0 is the pad that starts and ends a sentence."""
@@ -381,7 +385,7 @@ def build_kokoro(root: Path, texts: Iterable[str] = (), echo: bool = False) -> P
     tokens = kokoro_tokens()
     table = _write_tokens(root / "tokens.txt", tokens)
     (root / "lexicon-zh.txt").write_text(_lexicon_lines("kokoro", tuple(texts)), encoding="utf-8")
-    (root / "lexicon-us-en.txt").write_text("hello h ə l ˈ o ʊ\nworld w ˈ ɜ ɹ l d\n", encoding="utf-8")
+    (root / "lexicon-us-en.txt").write_text("".join(f"{w} {' '.join(p)}\n" for w, p in KOKORO_ENGLISH.items()), encoding="utf-8")
     speakers = len(KOKORO_SPEAKERS)
     rng = np.random.default_rng(6)
     (rng.standard_normal((speakers, *KOKORO_STYLE)) * 0.2).astype("<f4").tofile(root / "voices.bin")

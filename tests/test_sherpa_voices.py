@@ -55,7 +55,10 @@ DIFFER: dict[str, dict[int, tuple[str, str, tuple[str, ...]]]] = {
     "一起去看看吧。": {4: ("kan5", "kan4", FAMILIES)},  # a reduplicated verb's second syllable is neutral
     "这件衣服不错。": {3: ("fu5", "fu2", FAMILIES), 4: ("bu2", "bu4", ("melo",))},  # 衣服 yīfu; 不 before a fourth tone
 }
-TEXTS = AGREE + tuple(DIFFER)
+# Chinese with English inside, for the families that speak English themselves: words from the
+# model's own lexicon (all of these are in the miniatures' lexicons).
+MIXED = ("打开Siri查天气。", "我说hello world。", "欢迎回来，how are you？", "Hello world, how are you?")
+TEXTS = AGREE + tuple(DIFFER) + MIXED
 DETERMINISTIC = {"matcha": {"noise_scale": 0.0}, "melo": {"noise_scale": 0.0, "noise_scale_w": 0.0}, "kokoro": {}}
 
 
@@ -233,6 +236,24 @@ def test_same_token_ids_as_sherpa_onnx_where_the_readings_agree(folders: dict[st
     echo, engine = oracle(family, folders[family + "-echo"]), our_engine(family, folders[family])
     for text in AGREE:
         assert comparable(family, our_ids(engine, text)) == sherpa_ids(family, folders, text, echo), text
+
+
+@pytest.mark.parametrize("family", ["melo", "kokoro"])
+def test_english_inside_chinese_goes_to_the_models_own_english_as_sherpa_onnx_sends_it(folders: dict[str, Path], family: str) -> None:
+    echo, engine = oracle(family, folders[family + "-echo"]), our_engine(family, folders[family])
+    for text in MIXED:
+        (sentence,) = Frontend().sentences(text)
+        assert "en" in {span.language for span in sentence.spans} and engine.info.languages[-1] == "en"
+        assert comparable(family, our_ids(engine, text)) == sherpa_ids(family, folders, text, echo), text
+
+
+def test_kokoro_reads_english_words_its_lexicon_lacks_with_espeak_ng(folders: dict[str, Path]) -> None:
+    """sherpa-onnx skips them (the word is silent); we phonemize them."""
+    engine = our_engine("kokoro", folders["kokoro"])
+    (sentence,) = Frontend().sentences("我们使用 generation 系统。")
+    (ids,) = engine.token_ids(sentence)  # type: ignore[attr-defined]
+    (without,) = engine.token_ids(Frontend().sentences("我们使用系统。")[0])  # type: ignore[attr-defined]
+    assert len(ids) > len(without) + 5
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -4,9 +4,11 @@ one graph from phoneme tokens, a speaker's style vector and a speed to 24 kHz sa
 ``voices.bin`` holds, per speaker, a style vector for every token count: a sentence of n tokens
 uses row n of its speaker's table, as Kokoro was trained. Chinese comes from our front end in the
 model's misaki-style tokens (initial, final, tone token; erhua ``R``), learned from its
-``lexicon-zh.txt``; English is phonemized by espeak-ng (``en-us``, the bundled data of
-piper-tts) into the model's IPA tokens, as sherpa-onnx does. A sentence becomes
-``0 tokens… 0``: one run, longer ones cut at commas to fit the style table.
+``lexicon-zh.txt``; English words come from its ``lexicon-us-en.txt`` (misaki's dictionary) as
+sherpa-onnx reads them, and words missing there from espeak-ng (``en-us``, piper-tts's data) in
+the model's IPA tokens. A sentence becomes ``0 tokens… 0``: one run with one style row, as
+Kokoro's own pipeline does (sherpa-onnx runs each clause apart); longer ones are cut at commas
+to fit the style table.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 from ..frontend import Sentence, Span, Syllable
 from ..onnx import create_session
 from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, ToneStyle, chinese_tokens, load_speller
+from .model_tokens import Marks, closing_syllable, ToneStyle, chinese_tokens, english_pieces, latin_word, load_speller
 from .sherpa_folder import session_graph
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,7 +57,9 @@ class KokoroEngine:
         self._graph = session_graph(path, self._session)
         if len(self._graph.inputs) != 3:
             raise EngineError(f"Voice {info.name!r}: {path.name} is not a Kokoro export (inputs {', '.join(self._graph.inputs)})")
-        self._tokens, _, self._speller = load_speller(info, ToneStyle.TOKEN)
+        self._tokens, lexicon, self._speller = load_speller(info, ToneStyle.TOKEN, word=True)
+        # English words whose every phoneme the model has (sherpa-onnx drops the others too).
+        self._words = {w: e for w, e in lexicon.items() if latin_word(w) and all(t in self._tokens for t in e)}
         self._marks = Marks.find(self._tokens, WORD_SEPARATOR)
         dims = [int(x) for x in self._graph.metadata["style_dim"].split(",")]
         speakers = self._graph.int("n_speakers", 1)
@@ -76,27 +80,39 @@ class KokoroEngine:
         return self.info.sample_rate
 
     def _english(self, text: str) -> list[int]:
+        """Words from the model's English lexicon (misaki's dictionary, what Kokoro was trained
+        on), a space between words, marks as tokens; a word the lexicon lacks is phonemized by
+        espeak-ng (sherpa-onnx skips it)."""
+        ids: list[int] = []
+        previous_word = False
+        for piece, is_word in english_pieces(text):
+            if not is_word:
+                if piece in self._tokens:
+                    ids.append(self._tokens[piece])
+                previous_word = False
+                continue
+            if previous_word:
+                ids.append(self._tokens[" "])
+            entry = self._words.get(piece)
+            ids.extend(self._tokens[t] for t in entry) if entry else ids.extend(self._espeak(piece))
+            previous_word = True
+        return ids
+
+    def _espeak(self, word: str) -> list[int]:
         with _espeak_lock():
             if self._phonemizer is None:
                 try:
                     from piper.phonemize_espeak import EspeakPhonemizer
                 except ImportError as err:
-                    raise EngineError("English in Kokoro voices needs piper-tts's espeak-ng") from err
+                    raise EngineError("English words outside a Kokoro voice's lexicon need piper-tts's espeak-ng") from err
                 self._phonemizer = EspeakPhonemizer()
-            sentences = self._phonemizer.phonemize(ESPEAK_VOICE, text)  # type: ignore[attr-defined]
-        ids: list[int] = []
-        for phonemes in sentences:
-            for phoneme in phonemes:
-                for char in unicodedata.normalize("NFD", phoneme):
-                    if char in self._tokens:
-                        ids.append(self._tokens[char])
-                        if char == ".":  # sherpa-onnx: a space after every full stop
-                            ids.append(self._tokens[" "])
-        return ids
+            sentences = self._phonemizer.phonemize(ESPEAK_VOICE, word)  # type: ignore[attr-defined]
+        chars = (c for phonemes in sentences for phoneme in phonemes for c in unicodedata.normalize("NFD", phoneme))
+        return [self._tokens[c] for c in chars if c in self._tokens and c not in ".,!?;: "]
 
     def token_ids(self, sentence: Sentence) -> list[list[int]]:
         """The runs for one sentence, each ``[0, tokens…, 0]`` short enough for the style table."""
-        last = sentence.syllables[-1] if sentence.syllables else None
+        last = closing_syllable(sentence)
         ids: list[int] = []
         for span in sentence.spans:
             if span.language == "zh":
@@ -106,8 +122,7 @@ class KokoroEngine:
         if not ids:
             return []
         ending = self._marks.ending(sentence)
-        # English text that ends the sentence brings espeak-ng's own final mark (and space).
-        if ending and self._tokens.get(ending) not in ids[-2:]:
+        if ending and ids[-1] not in {self._tokens[m] for m in self._marks.all}:  # English may bring its own
             ids.append(self._tokens[ending])
         return [[0, *part, 0] for part in self._fit(ids)]
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..frontend import Sentence, Span, Syllable
 from ..onnx import create_session
 from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, ToneStyle, chinese_tokens, intersperse, load_speller
+from .model_tokens import Marks, closing_syllable, ToneStyle, chinese_tokens, intersperse, load_speller
 from .sherpa_folder import VOCODER_TYPES, Graph, session_graph
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ class MatchaEngine:
 
     def token_ids(self, sentence: Sentence) -> list[int]:
         """The acoustic model's input for one sentence (blanks included)."""
-        last = sentence.syllables[-1] if sentence.syllables else None
+        last = closing_syllable(sentence)
         tokens: list[str] = []
         for span in sentence.spans:
             if span.language == "zh":

@@ -238,6 +238,11 @@ class Marks:
     word: str | None = None
     """A word separator, where the model was trained with one (misaki's ``/``)."""
 
+    @property
+    def all(self) -> tuple[str, ...]:
+        """The sentence-closing and pausing marks this model has."""
+        return tuple(m for m in (self.comma, self.period, self.question, self.exclamation) if m)
+
     @classmethod
     def find(cls, known: Mapping[str, int] | frozenset[str], word_separator: str | None = None) -> Marks:
         def first(*candidates: str) -> str | None:
@@ -268,6 +273,14 @@ class Marks:
         return self.period
 
 
+def closing_syllable(sentence: Sentence) -> Syllable | None:
+    """The syllable after which :meth:`Marks.ending` closes the sentence: its last one, when
+    the sentence ends in Chinese (before English, a #3 boundary still gets its comma)."""
+    if sentence.spans and sentence.spans[-1].language == "zh" and sentence.syllables:
+        return sentence.syllables[-1]
+    return None
+
+
 def chinese_tokens(syllables: Sequence[Syllable], speller: SyllableSpeller, marks: Marks, last: Syllable | None) -> Iterator[Spelling]:
     """Chinese syllables in the model's tokens, with a comma at each #3 boundary (and the word
     separator at #1/#2 where the model has one), none after ``last`` (the sentence's last
@@ -283,6 +296,20 @@ def chinese_tokens(syllables: Sequence[Syllable], speller: SyllableSpeller, mark
         mark = marks.comma if syllable.boundary >= 3 else marks.word if syllable.boundary >= 1 else None
         if mark:
             yield Spelling((mark,), (0,) if spelled.tones else ())
+
+
+_ENGLISH = re.compile(r"([A-Za-z][A-Za-z']*)|([,.!?;:…，。！？；：])")
+_HALF_WIDTH = str.maketrans("，。！？；：", ",.!?;:")
+
+
+def english_pieces(text: str) -> Iterator[tuple[str, bool]]:
+    """An English span as the lexicon-based front ends read it: (lower-cased word, True) and
+    (punctuation mark, False), in order; everything else (spaces, symbols) is dropped."""
+    for match in _ENGLISH.finditer(text):
+        if match.group(1):
+            yield match.group(1).lower(), True
+        else:
+            yield match.group(2).translate(_HALF_WIDTH), False
 
 
 def intersperse(ids: list[int], blank: int) -> list[int]:

@@ -9,8 +9,9 @@ Supported (Chinese-speaking) families and their folders:
 * ``vits``: MeloTTS exports (``comment`` ``melo``, ``jieba=1``, version ≥ 2): ``model.onnx``
   with a ``tones`` input, ``tokens.txt``, ``lexicon.txt``;
 * ``kokoro``: multi-language exports (version ≥ 2): ``model.onnx``, ``voices.bin`` (one style
-  table per speaker), ``tokens.txt``, ``lexicon-zh.txt`` (and ``lexicon-us-en.txt``,
-  ``espeak-ng-data/``, which we do not need: English goes through piper-tts's espeak-ng).
+  table per speaker), ``tokens.txt``, ``lexicon-zh.txt``, ``lexicon-us-en.txt`` (and
+  ``espeak-ng-data/``, which we do not need: words outside the lexicon go through piper-tts's
+  espeak-ng).
 
 Reading metadata loads the graph with ``onnx`` (weights included); the install command writes
 what it found into ``voice.json`` so that the server does not pay for that at every start.
@@ -261,8 +262,9 @@ def _check_kokoro(folder: Path, model: Graph, tokens: Path, vocoders: list[Graph
         raise ModelFolderError(
             f"{voices}: {voices.stat().st_size} bytes, expected {expected} ({model.int('n_speakers')} speakers × {style} float32)"
         )
-    lexicons = _lexicon(folder, "lexicon-zh.txt", "lexicon.txt")
-    return ModelFolder(folder, "kokoro", model, tokens, lexicons, voices=voices)
+    chinese = _lexicon(folder, "lexicon-zh.txt", "lexicon.txt")[:1]
+    english = tuple(p for p in (folder / "lexicon-us-en.txt", folder / "lexicon-gb-en.txt") if p.is_file())[:1]
+    return ModelFolder(folder, "kokoro", model, tokens, chinese + english, voices=voices)
 
 
 def speakers(folder: ModelFolder) -> tuple[Speaker, ...]:

@@ -13,7 +13,6 @@ Piper's VITS voices are the same architecture with another front end: see :mod:`
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ import numpy as np
 from ..frontend import Sentence, Span, Syllable
 from ..onnx import create_session
 from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, Spelling, ToneStyle, chinese_tokens, intersperse, latin_word, load_speller
+from .model_tokens import Marks, closing_syllable, Spelling, ToneStyle, chinese_tokens, english_pieces, intersperse, latin_word, load_speller
 from .sherpa_folder import session_graph
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_NOISE_SCALE = 0.667
 DEFAULT_NOISE_SCALE_W = 0.8
 DEFAULT_LENGTH_SCALE = 1.0
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
 
 
 class VitsEngine:
@@ -49,8 +47,6 @@ class VitsEngine:
         words = {w: _phones_and_tones(e) for w, e in lexicon.items() if latin_word(w)}
         self._words = {w: s for w, s in words.items() if s.tokens and all(t in self._tokens for t in s.tokens)}
         self._marks = Marks.find(self._tokens)
-        if "_" not in self._tokens:
-            raise EngineError(f"Voice {info.name!r}: tokens.txt has no '_' (MeloTTS's pad and word separator)")
         self._add_blank = self._graph.int("add_blank", 0) == 1
         self._speaker_count = self._graph.int("n_speakers", 1)
         # MeloTTS exports one speaker and name its id in the metadata.
@@ -64,19 +60,22 @@ class VitsEngine:
         return self.info.sample_rate
 
     def _english(self, text: str) -> Iterator[Spelling]:
-        for k, match in enumerate(_WORD.finditer(text)):
-            word = match.group().lower()
-            if k:
-                yield Spelling(("_",), (0,))  # sherpa-onnx reads the space between words as "_"
-            entry = self._words.get(word)
+        """Words from the model's lexicon (letter by letter when a word is not there), marks as
+        tokens, nothing between words: MeloTTS's English was trained so."""
+        for piece, is_word in english_pieces(text):
+            if not is_word:
+                if piece in self._tokens:
+                    yield Spelling((piece,), (0,))
+                continue
+            entry = self._words.get(piece)
             if entry is None:  # spelled out: the lexicon has every letter
-                parts = [self._words[c] for c in word if c in self._words]
+                parts = [self._words[c] for c in piece if c in self._words]
                 entry = Spelling(tuple(t for p in parts for t in p.tokens), tuple(t for p in parts for t in p.tones))
             yield entry
 
     def token_ids(self, sentence: Sentence) -> tuple[list[int], list[int]]:
         """(phone ids, tone ids), blanks included."""
-        last = sentence.syllables[-1] if sentence.syllables else None
+        last = closing_syllable(sentence)
         spelled: list[Spelling] = []
         for span in sentence.spans:
             if span.language == "zh":
@@ -86,7 +85,7 @@ class VitsEngine:
         if not any(s.tokens for s in spelled):
             return [], []
         ending = self._marks.ending(sentence)
-        if ending:
+        if ending and spelled[-1].tokens[-1:] not in ((m,) for m in self._marks.all):  # English may bring its own
             spelled.append(Spelling((ending,), (0,)))
         ids = [self._tokens[t] for s in spelled for t in s.tokens]
         tones = [tone for s in spelled for tone in s.tones]
