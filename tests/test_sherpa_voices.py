@@ -57,7 +57,7 @@ DIFFER: dict[str, dict[int, tuple[str, str, tuple[str, ...]]]] = {
 }
 # Chinese with English inside, for the families that speak English themselves: words from the
 # model's own lexicon (all of these are in the miniatures' lexicons).
-MIXED = ("打开Siri查天气。", "我说hello world。", "欢迎回来，how are you？", "Hello world, how are you?")
+MIXED = ("打开Siri查天气。", "我说hello world。", "现在开始，how are you？", "Hello world, how are you?")
 TEXTS = AGREE + tuple(DIFFER) + MIXED
 DETERMINISTIC = {"matcha": {"noise_scale": 0.0}, "melo": {"noise_scale": 0.0, "noise_scale_w": 0.0}, "kokoro": {}}
 
