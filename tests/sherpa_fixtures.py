@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pytest
 from onnx import TensorProto, helper, numpy_helper
 from pypinyin import Style, lazy_pinyin, phrases_dict, pinyin_dict
 
@@ -417,5 +418,32 @@ def build_kokoro(root: Path, texts: Iterable[str] = (), echo: bool = False) -> P
     return root
 
 
-def write_manifest(root: Path, manifest: dict[str, object]) -> None:
-    (root / "voice.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+# Release folder names, as the archives unpack.
+RELEASE_NAMES = {"matcha": "matcha-icefall-zh-baker", "melo": "vits-melo-tts-zh_en", "kokoro": "kokoro-multi-lang-v1_1"}
+BUILDERS = {"matcha": build_matcha, "melo": build_melo, "kokoro": build_kokoro}
+# The sentences the oracle tests compare on: their phrases go into the lexicons.
+CHECK_TEXTS = (
+    "客厅的灯已经打开了。", "请关上窗户，外面下雨了。", "我们明天去公园吗？", "温度适宜，空气清新。", "欢迎回家！",
+    "门铃响了，有人来了。", "银行的行长来了。", "现在是下午三点。", "今天天气很好。", "你好，我想去银行。",
+    "一起去看看吧。", "这件衣服不错。", "打开Siri查天气。", "我说hello world。", "现在开始，how are you？",
+    "Hello world, how are you?",
+)
+
+
+@pytest.fixture(scope="session")
+def sherpa_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each family's miniature under its release name, and its echo twin (``FAMILY-echo``);
+    built once per test session (imported by the test modules that use it)."""
+    root = tmp_path_factory.mktemp("sherpa-models")
+    built: dict[str, Path] = {}
+    for family, build in BUILDERS.items():
+        built[family] = build(root / RELEASE_NAMES[family], CHECK_TEXTS)
+        built[family + "-echo"] = build(root / "echo" / RELEASE_NAMES[family], CHECK_TEXTS, echo=True)
+    return built
+
+
+def set_options(folder: Path, options: dict[str, object]) -> None:
+    """Change an installed voice's engine options in its voice.json (as a user would)."""
+    manifest = json.loads((folder / "voice.json").read_text(encoding="utf-8"))
+    manifest["options"] = options
+    (folder / "voice.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")

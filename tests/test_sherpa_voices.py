@@ -24,12 +24,13 @@ import numpy as np
 import pytest
 import sherpa_onnx
 
-from sherpa_fixtures import KOKORO_SPEAKERS, build_kokoro, build_matcha, build_melo
+from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS, sherpa_folders  # noqa: F401 (a fixture)
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import Engine, SynthesisConfig
 from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine
 from wyoming_indextts.engines.sherpa_folder import describe, inspect_folder
 from wyoming_indextts.frontend import Frontend
+from wyoming_indextts.frontend.pipeline import split_head
 
 FAMILIES = ("matcha", "melo", "kokoro")
 # Our audio and sherpa-onnx's for the same ids: the same graphs on the same ONNX Runtime kernels;
@@ -37,16 +38,7 @@ FAMILIES = ("matcha", "melo", "kokoro")
 AUDIO_TOLERANCE = 1e-4
 # Sentences whose readings both front ends agree on (checked below), with punctuation where
 # our #3 boundaries fall, so the token ids must be identical.
-AGREE = (
-    "客厅的灯已经打开了。",
-    "请关上窗户，外面下雨了。",
-    "我们明天去公园吗？",
-    "温度适宜，空气清新。",
-    "欢迎回家！",
-    "门铃响了，有人来了。",
-    "银行的行长来了。",
-    "现在是下午三点。",
-)
+AGREE = CHECK_TEXTS[:8]
 # Sentences where sherpa-onnx's lexicon lookup reads some syllables otherwise: syllable index →
 # (as spoken, as the lexicon has it, the families whose lexicon has it so).
 DIFFER: dict[str, dict[int, tuple[str, str, tuple[str, ...]]]] = {
@@ -57,7 +49,7 @@ DIFFER: dict[str, dict[int, tuple[str, str, tuple[str, ...]]]] = {
 }
 # Chinese with English inside, for the families that speak English themselves: words from the
 # model's own lexicon (all of these are in the miniatures' lexicons).
-MIXED = ("打开Siri查天气。", "我说hello world。", "现在开始，how are you？", "Hello world, how are you?")
+MIXED = CHECK_TEXTS[12:16]
 TEXTS = AGREE + tuple(DIFFER) + MIXED
 DETERMINISTIC = {"matcha": {"noise_scale": 0.0}, "melo": {"noise_scale": 0.0, "noise_scale_w": 0.0}, "kokoro": {}}
 
@@ -69,14 +61,10 @@ def espeak_data() -> str:
     return str(ESPEAK_DATA_DIR)
 
 
-@pytest.fixture(scope="module")
-def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("sherpa-models")
-    built: dict[str, Path] = {}
-    for family, build in (("matcha", build_matcha), ("melo", build_melo), ("kokoro", build_kokoro)):
-        built[family] = build(root / family, TEXTS)
-        built[family + "-echo"] = build(root / f"{family}-echo", TEXTS, echo=True)
-    return built
+@pytest.fixture
+def folders(sherpa_folders: dict[str, Path]) -> dict[str, Path]:
+    assert set(TEXTS) <= set(CHECK_TEXTS)  # their phrases are in the miniatures' lexicons
+    return sherpa_folders
 
 
 def oracle(family: str, folder: Path, vocoder: str = "vocos-22khz-univ.onnx") -> sherpa_onnx.OfflineTts:
@@ -284,6 +272,18 @@ def test_matcha_streams_the_vocoder_in_windows_that_add_up_to_one_run(folders: d
     whole = engine.vocode(mel)
     assert len(chunks) >= 3 and len(chunks[0]) < len(whole) / 3  # audio leaves after the first small window
     assert np.abs(np.concatenate(chunks) - whole).max() <= 1e-5
+
+
+def test_pieces_end_with_the_mark_of_where_they_stop(folders: dict[str, Path]) -> None:
+    """A head cut off for early audio ends in a comma, not a full stop; a question the front end
+    recognises without a question mark still ends in the model's question token."""
+    engine = our_engine("matcha", folders["matcha"])
+    tokens = {i: t for t, i in engine._tokens.items()}  # type: ignore[attr-defined]
+    (sentence,) = Frontend().sentences("客厅的灯已经打开了，空调温度调到二十六度。")
+    head, tail = split_head(sentence)
+    assert tokens[engine.token_ids(head)[-2]] == "," and tokens[engine.token_ids(tail)[-2]] == "."  # type: ignore[attr-defined]
+    (question,) = Frontend().sentences("你明天去银行吗")
+    assert tokens[engine.token_ids(question)[-2]] == "?"  # type: ignore[attr-defined]
 
 
 def test_inverse_stft_fed_in_pieces_equals_one_inverse_stft() -> None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 
 from ..frontend import Sentence, Syllable
@@ -44,6 +45,7 @@ _TONED = re.compile(r"^([a-zü]+?)([1-5]?)$")
 _SUFFIX = re.compile(r"^(.*?)(\d*)$")
 
 
+@lru_cache(maxsize=4096)
 def split_syllable(pinyin: str) -> tuple[str, int]:
     """``hang2`` → (hang, 2); a syllable without a digit is neutral (5)."""
     match = _TONED.match(pinyin.lower().replace("ü", "v"))
@@ -141,8 +143,8 @@ class SyllableSpeller:
     ) -> SyllableSpeller:
         """Vote over the lexicon's single Chinese characters; ``reading`` gives our dictionary's
         first reading of a character (``hang2``)."""
-        base_votes: dict[str, Counter[tuple[str, ...]]] = {}
-        tone_votes: dict[int, Counter[str]] = {}
+        base_votes: defaultdict[str, Counter[tuple[str, ...]]] = defaultdict(Counter)
+        tone_votes: defaultdict[int, Counter[str]] = defaultdict(Counter)
         seen: list[tuple[str, int, tuple[str, ...], str]] = []
         vocabulary = frozenset(known)
         for word, entry in lexicon.items():
@@ -153,8 +155,8 @@ class SyllableSpeller:
                 continue  # sherpa-onnx drops lexicon lines with unknown tokens too
             base, tone = split_syllable(reading(word))
             spelled, mark = split
-            base_votes.setdefault(base, Counter())[spelled] += 1
-            tone_votes.setdefault(tone, Counter())[mark] += 1
+            base_votes[base][spelled] += 1
+            tone_votes[tone][mark] += 1
             seen.append((base, tone, spelled, mark))
         if not seen:
             raise EngineError("The lexicon has no single Chinese characters to learn the model's syllables from")

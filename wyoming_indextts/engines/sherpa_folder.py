@@ -283,6 +283,12 @@ def languages(folder: ModelFolder) -> tuple[str, ...]:
     return ("zh_CN", "zh", "en_US", "en")
 
 
+# What the releases' model cards say where the ONNX metadata names no licence.
+_LICENCES = {
+    "matcha": "Apache-2.0 (icefall recipe)",
+    "vits": "MIT (MeloTTS)",
+    "kokoro": "Apache-2.0 (Kokoro-82M)",
+}
 _DESCRIPTIONS = {
     "matcha": "Matcha-TTS (sherpa-onnx release) with {vocoder} vocoder",
     "vits": "MeloTTS VITS Chinese+English (sherpa-onnx release)",
@@ -300,7 +306,7 @@ def describe(folder: ModelFolder, name: str | None = None) -> VoiceInfo:
     if folder.voices is not None:
         files["voices"] = folder.voices.name
     vocoder_kind = VOCODER_TYPES.get(folder.vocoder.metadata.get("model_type", "").lower(), "") if folder.vocoder else ""
-    licence = "; ".join(x for x in (meta.get("license", ""), meta.get("dataset_comment", "")) if x)
+    licence = "; ".join(x for x in (meta.get("license", "") or _LICENCES[folder.family], meta.get("dataset_comment", "")) if x)
     return VoiceInfo(
         name=name or folder.path.name,
         engine=folder.family,
@@ -309,7 +315,7 @@ def describe(folder: ModelFolder, name: str | None = None) -> VoiceInfo:
         path=folder.path,
         description=_DESCRIPTIONS[folder.family].format(vocoder=vocoder_kind or "its own", count=folder.model.int("n_speakers", 1)),
         version=meta.get("version", ""),
-        license=licence or "see the model's README",
+        license=licence,
         attribution_name=meta.get("model_author", "") or meta.get("maintainer", "") or "sherpa-onnx",
         attribution_url=meta.get("url", "") or meta.get("model_url", "") or "https://github.com/k2-fsa/sherpa-onnx/releases/tag/tts-models",
         speakers=speakers(folder),
