@@ -28,6 +28,7 @@ from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS, sherpa_folders  # noqa
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import Engine, SynthesisConfig
 from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine
+from wyoming_indextts.engines.model_tokens import Marks, SyllableSpeller, ToneStyle, chinese_tokens
 from wyoming_indextts.engines.sherpa_folder import describe, inspect_folder
 from wyoming_indextts.frontend import Frontend
 from wyoming_indextts.frontend.pipeline import split_head
@@ -306,3 +307,40 @@ def test_kokoro_speakers_and_style_rows(folders: dict[str, Path]) -> None:
     a = engine.audio(ids, SynthesisConfig(speaker="zf_001"))  # type: ignore[attr-defined]
     b = engine.audio(ids, SynthesisConfig(speaker="zm_009"))  # type: ignore[attr-defined]
     assert not np.array_equal(a, b)
+
+
+def test_syllable_spelling_is_learned_from_the_lexicon_in_each_tone_style() -> None:
+    """The three ways the families write tones, learned from a handful of characters whose
+    dictionary reading is known; erhua and neutral tones follow each family's convention."""
+    readings = {"好": "hao3", "号": "hao4", "花": "hua1", "吗": "ma5", "麻": "ma2", "儿": "er2"}
+    styles = {
+        ToneStyle.SUFFIX: ({"好": "hao3", "号": "hao4", "花": "hua1", "吗": "ma", "麻": "ma2", "儿": "er2"},
+                           {"hao3", "hao4", "hao2", "hua1", "ma", "ma2", "er", "er2"}),
+        ToneStyle.TOKEN: ({"好": "ㄏ ㄠ 3", "号": "ㄏ ㄠ 4", "花": "ㄏ 穵 1", "吗": "ㄇ ㄚ 5", "麻": "ㄇ ㄚ 2", "儿": "ㄦ 2"},
+                          set("ㄏㄠ穵ㄇㄚㄦR12345")),
+        ToneStyle.PARALLEL: ({"好": "h ao 3 3", "号": "h ao 4 4", "花": "h ua 1 1", "吗": "m a 5 5", "麻": "m a 2 2", "儿": "EE er 2 2"},
+                             {"h", "ao", "ua", "m", "a", "EE", "er"}),
+    }
+    for style, (lexicon, known) in styles.items():
+        speller = SyllableSpeller.learn(lexicon, style, known, readings.__getitem__)
+        assert speller.agreement == 1.0
+        spelled = {p: speller.spell(p) for p in ("hao2", "ma5", "huar1")}
+        if style is ToneStyle.SUFFIX:
+            assert [s.tokens for s in spelled.values()] == [("hao2",), ("ma",), ("hua1", "er")]
+        elif style is ToneStyle.TOKEN:
+            assert [s.tokens for s in spelled.values()] == [("ㄏ", "ㄠ", "2"), ("ㄇ", "ㄚ", "5"), ("ㄏ", "穵", "R", "1")]
+        else:
+            assert [(s.tokens, s.tones) for s in spelled.values()] == [
+                (("h", "ao"), (2, 2)), (("m", "a"), (5, 5)), (("h", "ua", "EE", "er"), (1, 1, 5, 5))]
+
+
+def test_a_model_trained_with_word_separators_gets_them_at_our_word_boundaries() -> None:
+    readings = {"今": "jin1", "天": "tian1", "好": "hao3"}
+    lexicon = {"今": "ㄐ 阴 1", "天": "ㄊ 言 1", "好": "ㄏ ㄠ 3"}
+    known = set("ㄐ阴ㄊ言ㄏㄠ13/,.")
+    speller = SyllableSpeller.learn(lexicon, ToneStyle.TOKEN, known, readings.__getitem__)
+    (sentence,) = Frontend().sentences("今天好")
+    marks = Marks.find(frozenset(known), "/")
+    tokens = [t for s in chinese_tokens(sentence.syllables, speller, marks, sentence.syllables[-1]) for t in s.tokens]
+    assert tokens == ["ㄐ", "阴", "1", "ㄊ", "言", "1", "/", "ㄏ", "ㄠ", "3"]
+    assert Marks.find(frozenset(known)).word is None  # only where the model has the token

@@ -58,15 +58,15 @@ class KokoroEngine:
         if len(self._graph.inputs) != 3:
             raise EngineError(f"Voice {info.name!r}: {path.name} is not a Kokoro export (inputs {', '.join(self._graph.inputs)})")
         self._tokens, lexicon, self._speller = load_speller(info, ToneStyle.TOKEN, word=True)
-        # English words whose every phoneme the model has (sherpa-onnx drops the others too).
-        self._words = {w: e for w, e in lexicon.items() if latin_word(w) and all(t in self._tokens for t in e)}
+        self._words = {w: e for w, e in lexicon.items() if latin_word(w)}
         self._marks = Marks.find(self._tokens, WORD_SEPARATOR)
         dims = [int(x) for x in self._graph.metadata["style_dim"].split(",")]
         speakers = self._graph.int("n_speakers", 1)
         voices = info.path / info.files.get("voices", "voices.bin")
         try:
-            table = np.fromfile(voices, dtype="<f4")
-        except OSError as err:
+            # Mapped, not read: a release has ~100 speakers (54 MB) and a request uses one row.
+            table = np.memmap(voices, dtype="<f4", mode="r")
+        except (OSError, ValueError) as err:
             raise EngineError(f"Voice {info.name!r}: cannot read {voices}: {err}") from err
         if table.size != speakers * dims[0] * dims[2]:
             raise EngineError(f"Voice {info.name!r}: {voices.name} holds {table.size} floats, not {speakers}×{dims[0]}×{dims[2]}")
@@ -93,8 +93,12 @@ class KokoroEngine:
                 continue
             if previous_word:
                 ids.append(self._tokens[" "])
-            entry = self._words.get(piece)
-            ids.extend(self._tokens[t] for t in entry) if entry else ids.extend(self._espeak(piece))
+            entry = self._words.get(piece, "").split()
+            # A line with a phoneme the model lacks is dropped, as sherpa-onnx drops it.
+            if entry and all(t in self._tokens for t in entry):
+                ids.extend(self._tokens[t] for t in entry)
+            else:
+                ids.extend(self._espeak(piece))
             previous_word = True
         return ids
 

@@ -76,21 +76,21 @@ def read_tokens(path: Path) -> dict[str, int]:
     return tokens
 
 
-def read_lexicon(paths: Iterable[Path], keep: Callable[[str], bool]) -> dict[str, list[str]]:
-    """``WORD TOKEN TOKEN …`` lines of one or more lexicon files, words lower-cased, the first
-    line of a word winning (as in sherpa-onnx); only words ``keep`` accepts are held in memory
-    (a full lexicon has hundreds of thousands of phrases we never look up)."""
-    lexicon: dict[str, list[str]] = {}
+def read_lexicon(paths: Iterable[Path], keep: Callable[[str], bool]) -> dict[str, str]:
+    """``WORD TOKEN TOKEN …`` lines of one or more lexicon files → word (lower-cased) → its
+    tokens, space-separated (one string per word: an English lexicon has ~130,000 words); the
+    first line of a word wins, as in sherpa-onnx. Only words ``keep`` accepts are held (a full
+    lexicon has hundreds of thousands of phrases we never look up)."""
+    lexicon: dict[str, str] = {}
     for path in paths:
         try:
             with path.open(encoding="utf-8") as lines:
                 for line in lines:
-                    fields = line.split()
-                    if len(fields) < 2:
-                        continue
-                    word = fields[0].lower()
-                    if word not in lexicon and keep(word):
-                        lexicon[word] = fields[1:]
+                    word, _, rest = line.strip().partition(" ")
+                    word = word.lower()
+                    rest = " ".join(rest.split())
+                    if rest and word not in lexicon and keep(word):
+                        lexicon[word] = rest
         except (OSError, UnicodeDecodeError) as err:
             raise EngineError(f"Cannot read {path}: {err}") from err
     return lexicon
@@ -136,7 +136,7 @@ class SyllableSpeller:
     @classmethod
     def learn(
         cls,
-        lexicon: Mapping[str, list[str]],
+        lexicon: Mapping[str, str],
         style: ToneStyle,
         known: Iterable[str],
         reading: Callable[[str], str],
@@ -147,9 +147,10 @@ class SyllableSpeller:
         tone_votes: defaultdict[int, Counter[str]] = defaultdict(Counter)
         seen: list[tuple[str, int, tuple[str, ...], str]] = []
         vocabulary = frozenset(known)
-        for word, entry in lexicon.items():
+        for word, line in lexicon.items():
             if not single_hanzi(word):
                 continue
+            entry = line.split()
             split = _split_entry(entry, style)
             if split is None or not all(t in vocabulary for t in _model_tokens(entry, style)):
                 continue  # sherpa-onnx drops lexicon lines with unknown tokens too
@@ -321,7 +322,7 @@ def intersperse(ids: list[int], blank: int) -> list[int]:
     return out
 
 
-def load_speller(info: VoiceInfo, style: ToneStyle, word: bool = False) -> tuple[dict[str, int], dict[str, list[str]], SyllableSpeller]:
+def load_speller(info: VoiceInfo, style: ToneStyle, word: bool = False) -> tuple[dict[str, int], dict[str, str], SyllableSpeller]:
     """tokens.txt, the lexicon entries the engines need (single characters, Latin words), and
     the syllable spelling learned from them; shared by the three families."""
     tokens = read_tokens(info.path / info.files.get("tokens", "tokens.txt"))

@@ -43,9 +43,7 @@ class VitsEngine:
         if len(self._graph.inputs) != 7 or self._graph.inputs[2] != "tones":
             raise EngineError(f"Voice {info.name!r}: {path.name} is not a MeloTTS export (inputs {', '.join(self._graph.inputs)})")
         self._tokens, lexicon, self._speller = load_speller(info, ToneStyle.PARALLEL, word=True)
-        # Words with a phone the model lacks are dropped, as sherpa-onnx drops them.
-        words = {w: _phones_and_tones(e) for w, e in lexicon.items() if latin_word(w)}
-        self._words = {w: s for w, s in words.items() if s.tokens and all(t in self._tokens for t in s.tokens)}
+        self._words = {w: e for w, e in lexicon.items() if latin_word(w)}
         self._marks = Marks.find(self._tokens)
         self._add_blank = self._graph.int("add_blank", 0) == 1
         self._speaker_count = self._graph.int("n_speakers", 1)
@@ -67,11 +65,20 @@ class VitsEngine:
                 if piece in self._tokens:
                     yield Spelling((piece,), (0,))
                 continue
-            entry = self._words.get(piece)
+            entry = self._word(piece)
             if entry is None:  # spelled out: the lexicon has every letter
-                parts = [self._words[c] for c in piece if c in self._words]
+                parts = [p for p in map(self._word, piece) if p is not None]
                 entry = Spelling(tuple(t for p in parts for t in p.tokens), tuple(t for p in parts for t in p.tones))
             yield entry
+
+    def _word(self, word: str) -> Spelling | None:
+        """A word's lexicon line, or None (also for a line with a phone the model lacks: sherpa-onnx
+        drops those lines)."""
+        line = self._words.get(word)
+        if line is None:
+            return None
+        spelled = _phones_and_tones(line.split())
+        return spelled if spelled.tokens and all(t in self._tokens for t in spelled.tokens) else None
 
     def token_ids(self, sentence: Sentence) -> tuple[list[int], list[int]]:
         """(phone ids, tone ids), blanks included."""
