@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--data-dir", action="append", default=[], type=Path, help="folder with more voices (model folders)")
     parser.add_argument("--voice", action="append", default=[], help="compare only these voices (repeatable)")
     parser.add_argument("--repeat", type=int, default=5, help="first-audio requests per voice")
+    parser.add_argument("--limit", type=int, help="only the first N sentences of each set (a quick look; not written)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "wyoming-indextts")
     parser.add_argument("--no-write", action="store_true", help="print only; do not update docs/BENCHMARKS.md")
@@ -103,7 +104,7 @@ def main() -> None:
     synthesizer = Synthesizer(catalog, Frontend(), SynthesisSettings(max_workers=1, cache_mb=0, synthesis_timeout=None))
     runs = runs_for(catalog, args.voice)
     results = {run: Result(*run) for run in runs}
-    sentences = {lang: [s.strip() for s in (EVAL_DIR / f"{lang}_dev.txt").read_text(encoding="utf-8").splitlines() if s.strip()]
+    sentences = {lang: [s.strip() for s in (EVAL_DIR / f"{lang}_dev.txt").read_text(encoding="utf-8").splitlines() if s.strip()][: args.limit]
                  for lang in ("zh", "en")}
     loop = asyncio.new_event_loop()
     try:
@@ -149,7 +150,7 @@ def main() -> None:
         for distance, text, hypothesis in sorted(r.worst, key=lambda x: -x[0])[:3]:
             if distance:
                 print(f"  {r.voice}/{r.language}: {text!r} → {hypothesis!r}")
-    if not args.no_write:
+    if not (args.no_write or args.limit):
         body = ("## Voices compared: first audio, RTF, intelligibility, DNSMOS\n\n" + "\n".join(table) + "\n\n"
                 "Dev sentences of ../shared/eval (15 Chinese, 15 English), each voice in turn per sentence. First audio: a question "
                 f"(「{QUESTIONS['zh']}」 / \"{QUESTIONS['en']}\"), in process, phrase cache off, median of {args.repeat}. "

@@ -3,9 +3,10 @@ phones and their tones to samples, Chinese and English in one voice.
 
 Chinese comes from our front end (each syllable as spoken, in the model's phones with the
 model's tone ids, learned from its lexicon); English words are looked up in the model's own
-(CMU-derived) lexicon, letter by letter when a word is not there, with the model's word
-separator between words, as sherpa-onnx does. A comma goes in at #3 boundaries, the sentence's
-own final mark at the end; blanks go between all tokens as the model was trained.
+(CMU-derived) lexicon, letter by letter when a word is not there, punctuation kept, as
+sherpa-onnx reads them. A comma goes in at #3 boundaries, the sentence's own final mark at the
+end; a blank goes between all tokens as the model was trained (sherpa-onnx adds them clause by
+clause, so it doubles the blank after each comma).
 
 Piper's VITS voices are the same architecture with another front end: see :mod:`.piper`.
 """
