@@ -16,6 +16,7 @@ sherpa-onnx itself (PyPI ``sherpa-onnx``, a test-only dependency) on faithful mi
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS, sherpa_folders  # noqa
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import Engine, SynthesisConfig
 from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine
-from wyoming_indextts.engines.model_tokens import Marks, SyllableSpeller, ToneStyle, chinese_tokens
+from wyoming_indextts.engines.model_tokens import Marks, SyllableSpeller, ToneStyle, chinese_tokens, read_tokens
 from wyoming_indextts.engines.sherpa_folder import describe, inspect_folder
 from wyoming_indextts.frontend import Frontend
 from wyoming_indextts.frontend.pipeline import split_head
@@ -344,3 +345,20 @@ def test_a_model_trained_with_word_separators_gets_them_at_our_word_boundaries()
     tokens = [t for s in chinese_tokens(sentence.syllables, speller, marks, sentence.syllables[-1]) for t in s.tokens]
     assert tokens == ["ㄐ", "阴", "1", "ㄊ", "言", "1", "/", "ㄏ", "ㄠ", "3"]
     assert Marks.find(frozenset(known)).word is None  # only where the model has the token
+
+
+def test_the_readings_benchmark_reads_as_sherpa_onnx_does(folders: dict[str, Path]) -> None:
+    """benchmarks/sherpa_readings.py models sherpa-onnx's lexicon lookup (longest lexicon word
+    first, over a lexicon rebuilt by the upstream recipe): on the check sentences it gives the
+    syllables sherpa-onnx sends the Matcha miniature (whose tokens are toned syllables)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from sherpa_readings import lexicon_reading
+
+    echo = oracle("matcha", folders["matcha-echo"])
+    tokens = {i: t for t, i in read_tokens(folders["matcha"] / "tokens.txt").items()}
+    for text in AGREE + tuple(DIFFER):
+        ids = oracle_ids("matcha", echo, text)
+        assert isinstance(ids, list)
+        spoken = [tokens[i] for i in ids if tokens[i] not in (" ", "_") and tokens[i][0].isalpha()]
+        modelled = [r[:-1] if r.endswith("5") else r for r in lexicon_reading(text, "matcha") if r]
+        assert spoken == modelled, text
