@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from frontend_g2p import DATA, _MARK, baker_items, read_cpp  # noqa: E402
+from frontend_g2p import DATA, baker_items, read_cpp  # noqa: E402
 from report import write_section  # noqa: E402
 
 from wyoming_indextts.frontend.g2p_zh import G2PZh  # noqa: E402

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import sherpa_onnx
 
-from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS, sherpa_folders  # noqa: F401 (a fixture)
+from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import Engine, SynthesisConfig
 from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine

@@ -17,7 +17,7 @@ from wyoming.info import Describe
 from wyoming.tts import Synthesize, SynthesizeVoice
 
 from conftest import REPO, exchange, start_server, stop_server
-from sherpa_fixtures import KOKORO_SPEAKERS, RELEASE_NAMES, set_options, sherpa_folders  # noqa: F401 (a fixture)
+from sherpa_fixtures import KOKORO_SPEAKERS, RELEASE_NAMES, set_options
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import SynthesisConfig
 from wyoming_indextts.frontend import Frontend

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..frontend import Sentence, Span, Syllable
+from ..frontend import Sentence
 from ..onnx import create_session
 from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, closing_syllable, ToneStyle, chinese_tokens, english_pieces, latin_word, load_speller
+from .model_tokens import WARM_UP, Marks, ToneStyle, chinese_tokens, closing_syllable, english_pieces, latin_word, load_speller
 from .sherpa_folder import session_graph
 
 _LOGGER = logging.getLogger(__name__)
@@ -159,6 +159,5 @@ class KokoroEngine:
             yield self.audio(ids, config)
 
     def warm_up(self) -> None:
-        sentence = Sentence("你好。", "你好。", (Span("zh", "你好。", (Syllable("你", "ni2", 0), Syllable("好", "hao3", 1, 4))),))
-        for ids in self.token_ids(sentence):
+        for ids in self.token_ids(WARM_UP):
             self.audio(ids, SynthesisConfig())

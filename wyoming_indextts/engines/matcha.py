@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..frontend import Sentence, Span, Syllable
+from ..frontend import Sentence
 from ..onnx import create_session
-from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, closing_syllable, ToneStyle, chinese_tokens, intersperse, load_speller
+from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel, windows
+from .model_tokens import WARM_UP, Marks, ToneStyle, chinese_tokens, closing_syllable, intersperse, load_speller
 from .sherpa_folder import VOCODER_TYPES, Graph, session_graph
 
 if TYPE_CHECKING:
@@ -128,31 +128,25 @@ class Vocoder:
         return np.concatenate([istft.push(real, imag), istft.finish()])
 
     def windows(self, mel: np.ndarray, cancel: threading.Event) -> Iterator[np.ndarray]:
-        """The same samples as :meth:`vocode`, a window at a time: a small first window so audio
-        starts early, then larger ones, each with :attr:`context` frames either side."""
+        """The same samples as :meth:`vocode`, a window at a time (:func:`.base.windows`), each
+        with :attr:`context` frames either side."""
         frames = mel.shape[2]
         if self.context is None:
             yield self.vocode(mel)
             return
         istft = InverseStft(self._vocos.n_fft, self._vocos.hop) if self._vocos else None
-        start, size = 0, FIRST_WINDOW_FRAMES
-        while start < frames:
-            end = min(frames, start + size)
-            if frames - end < size // 2:  # no tiny last window: it costs a whole context for little audio
-                end = frames
-            left, right = max(0, start - self.context), min(frames, end + self.context)
-            window = np.ascontiguousarray(mel[:, :, left:right])
+        for w in windows(frames, self.context, FIRST_WINDOW_FRAMES, MAX_WINDOW_FRAMES):
+            window = np.ascontiguousarray(mel[:, :, w.left : w.right])
             if istft is not None:
                 real, imag = self.spectra(window)
-                audio = istft.push(real[start - left : end - left], imag[start - left : end - left])
-                if end == frames:
+                audio = istft.push(real[w.start - w.left : w.end - w.left], imag[w.start - w.left : w.end - w.left])
+                if w.end == frames:
                     audio = np.concatenate([audio, istft.finish()])
             else:
                 samples = self.samples(window)
-                hop = len(samples) // (right - left)
-                audio = samples[(start - left) * hop : (end - left) * hop]
+                hop = len(samples) // (w.right - w.left)
+                audio = samples[(w.start - w.left) * hop : (w.end - w.left) * hop]
             yield audio
-            start, size = end, MAX_WINDOW_FRAMES
             check_cancel(cancel)
 
     def measure_context(self, mels: int) -> None:
@@ -265,8 +259,7 @@ class MatchaEngine:
         return self._vocoder.vocode(mel)
 
     def warm_up(self) -> None:
-        sentence = Sentence("你好。", "你好。", (Span("zh", "你好。", (Syllable("你", "ni2", 0), Syllable("好", "hao3", 1, 4))),))
-        mel = self.mel(self.token_ids(sentence), SynthesisConfig())
+        mel = self.mel(self.token_ids(WARM_UP), SynthesisConfig())
         if self._vocoder is not None:
             self._vocoder.measure_context(mel.shape[1])
             self._vocoder.vocode(mel)

@@ -30,12 +30,15 @@ from enum import Enum
 from functools import lru_cache
 from pathlib import Path
 
-from ..frontend import Sentence, Syllable
+from ..frontend import Sentence, Span, Syllable
 from ..frontend.dictionaries import default_dictionaries
 from ..frontend.sentence import is_hanzi
 from .base import EngineError, VoiceInfo
 
 _LOGGER = logging.getLogger(__name__)
+
+# What the engines say once at start-up, so the first request does not pay for lazy allocations.
+WARM_UP = Sentence("你好。", "你好。", (Span("zh", "你好。", (Syllable("你", "ni2", 0), Syllable("好", "hao3", 1, 4))),))
 
 # Below this share of its single characters agreeing with our readings, a lexicon is not the
 # pinyin-derived kind these engines understand.

@@ -19,10 +19,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..frontend import Sentence, Span, Syllable
+from ..frontend import Sentence
 from ..onnx import create_session
 from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
-from .model_tokens import Marks, closing_syllable, Spelling, ToneStyle, chinese_tokens, english_pieces, intersperse, latin_word, load_speller
+from .model_tokens import (
+    WARM_UP, Marks, Spelling, ToneStyle, chinese_tokens, closing_syllable, english_pieces, intersperse, latin_word, load_speller,
+)
 from .sherpa_folder import session_graph
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ class VitsEngine:
         if not any(s.tokens for s in spelled):
             return [], []
         ending = self._marks.ending(sentence)
-        if ending and spelled[-1].tokens[-1:] not in ((m,) for m in self._marks.all):  # English may bring its own
+        final = next(s.tokens[-1] for s in reversed(spelled) if s.tokens)
+        if ending and final not in self._marks.all:  # English may bring its own
             spelled.append(Spelling((ending,), (0,)))
         ids = [self._tokens[t] for s in spelled for t in s.tokens]
         tones = [tone for s in spelled for tone in s.tones]
@@ -125,8 +128,7 @@ class VitsEngine:
         yield self.audio(ids, tones, config)
 
     def warm_up(self) -> None:
-        sentence = Sentence("你好。", "你好。", (Span("zh", "你好。", (Syllable("你", "ni2", 0), Syllable("好", "hao3", 1, 4))),))
-        self.audio(*self.token_ids(sentence), SynthesisConfig())
+        self.audio(*self.token_ids(WARM_UP), SynthesisConfig())
 
 
 def _phones_and_tones(entry: list[str]) -> Spelling:
