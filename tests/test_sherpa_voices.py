@@ -29,9 +29,10 @@ from sherpa_fixtures import CHECK_TEXTS, KOKORO_SPEAKERS
 from wyoming_indextts.engines import load_engine
 from wyoming_indextts.engines.base import Engine, SynthesisConfig
 from wyoming_indextts.engines.matcha import InverseStft, MatchaEngine
-from wyoming_indextts.engines.model_tokens import Marks, SyllableSpeller, ToneStyle, chinese_tokens, read_tokens
+from wyoming_indextts.engines.model_tokens import Marks, SyllableSpeller, ToneStyle, chinese_tokens, english_pieces, read_tokens
 from wyoming_indextts.engines.sherpa_folder import describe, inspect_folder
 from wyoming_indextts.frontend import Frontend
+from wyoming_indextts.frontend.normalize_en import number_words
 from wyoming_indextts.frontend.pipeline import split_head
 
 FAMILIES = ("matcha", "melo", "kokoro")
@@ -362,3 +363,13 @@ def test_the_readings_benchmark_reads_as_sherpa_onnx_does(folders: dict[str, Pat
         spoken = [tokens[i] for i in ids if tokens[i] not in (" ", "_") and tokens[i][0].isalpha()]
         modelled = [r[:-1] if r.endswith("5") else r for r in lexicon_reading(text, "matcha") if r]
         assert spoken == modelled, text
+
+
+def test_numbers_in_english_become_words_for_the_lexicon_voices() -> None:
+    """MeloTTS and Kokoro read English from word lexicons: digits (which espeak-ng would have read)
+    are spelled out first, else they would be silent."""
+    pieces = list(english_pieces("The door has been open for 15 minutes, 1,250.5 in total."))
+    words = [w for w, is_word in pieces if is_word]
+    assert words[6:] == ["fifteen", "minutes", "one", "thousand", "two", "hundred", "fifty", "point", "five", "in", "total"]
+    assert [w for w, is_word in pieces if not is_word] == [",", "."]
+    assert number_words("2025") == "two thousand twenty five" and number_words("-3") == "minus three"

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ..frontend import Sentence, Span, Syllable
 from ..frontend.dictionaries import default_dictionaries
+from ..frontend.normalize_en import number_words
 from ..frontend.sentence import is_hanzi
 from .base import EngineError, VoiceInfo
 
@@ -304,18 +305,21 @@ def chinese_tokens(syllables: Sequence[Syllable], speller: SyllableSpeller, mark
             yield Spelling((mark,), (0,) if spelled.tones else ())
 
 
-_ENGLISH = re.compile(r"([A-Za-z][A-Za-z']*)|([,.!?;:…，。！？；：])")
+_ENGLISH = re.compile(r"([A-Za-z][A-Za-z']*)|(\d+(?:[,.]\d+)*)|([,.!?;:…，。！？；：])")
 _HALF_WIDTH = str.maketrans("，。！？；：", ",.!?;:")
 
 
 def english_pieces(text: str) -> Iterator[tuple[str, bool]]:
     """An English span as the lexicon-based front ends read it: (lower-cased word, True) and
-    (punctuation mark, False), in order; everything else (spaces, symbols) is dropped."""
+    (punctuation mark, False), in order, numbers as words; the rest (spaces, symbols) dropped."""
     for match in _ENGLISH.finditer(text):
-        if match.group(1):
-            yield match.group(1).lower(), True
+        word, number, mark = match.groups()
+        if word:
+            yield word.lower(), True
+        elif number:
+            yield from ((w, True) for w in number_words(number).split())
         else:
-            yield match.group(2).translate(_HALF_WIDTH), False
+            yield mark.translate(_HALF_WIDTH), False
 
 
 def intersperse(ids: list[int], blank: int) -> list[int]:
