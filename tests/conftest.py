@@ -18,6 +18,9 @@ from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe
 
+# Miniature model folders of sherpa-onnx's releases, built once per session (tests/sherpa_fixtures.py).
+from sherpa_fixtures import sherpa_folders  # noqa: F401
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 ARTIFACTS = REPO / "test-artifacts"

@@ -31,6 +31,24 @@ def _load_indextts(info: VoiceInfo, threads: int) -> Engine:
     return open_voice(info, threads)
 
 
+def _load_matcha(info: VoiceInfo, threads: int) -> Engine:
+    from .matcha import MatchaEngine
+
+    return MatchaEngine(info, threads)
+
+
+def _load_vits(info: VoiceInfo, threads: int) -> Engine:
+    from .vits import VitsEngine
+
+    return VitsEngine(info, threads)
+
+
+def _load_kokoro(info: VoiceInfo, threads: int) -> Engine:
+    from .kokoro import KokoroEngine
+
+    return KokoroEngine(info, threads)
+
+
 # Imports stay inside the loaders so a family whose runtime is missing only
 # fails the voices that need it.
 ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
@@ -38,6 +56,10 @@ ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
     "piper": _load_piper,
     "espeak": _load_espeak,
     "indextts": _load_indextts,
+    # The model families of sherpa-onnx's releases (engines/sherpa_folder.py).
+    "matcha": _load_matcha,
+    "vits": _load_vits,
+    "kokoro": _load_kokoro,
 }
 
 
