@@ -78,6 +78,30 @@ def test_package_list_names_every_package_folder() -> None:
     assert (REPO / "models/zh_CN-baker/voice.json").is_file()
 
 
+# Every command a user types, with the usage line its --help must print.
+COMMANDS = {
+    "wyoming_indextts": "wyoming-indextts",
+    "wyoming_indextts.say": "python -m wyoming_indextts.say",
+    "wyoming_indextts.healthcheck": "python -m wyoming_indextts.healthcheck",
+    "wyoming_indextts.frontend": "python -m wyoming_indextts.frontend",
+    "wyoming_indextts.frontend.dictionaries": "python -m wyoming_indextts.frontend.dictionaries",
+}
+# A path that exists only on a developer's machine.
+_MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|root|tmp)/")
+
+
+@pytest.mark.parametrize(("module", "usage"), COMMANDS.items())
+def test_help_names_the_command_a_user_types(module: str, usage: str, tmp_path: Path) -> None:
+    result = _run([sys.executable, "-m", module, "--help"], cwd=tmp_path)
+    assert result.stdout.startswith(f"usage: {usage} "), result.stdout[:200]
+    assert not _MACHINE_PATH.search(result.stdout), result.stdout
+
+
+def test_benchmark_help_points_at_nothing_only_developers_have() -> None:
+    result = _run([sys.executable, str(REPO / "benchmarks/intelligibility.py"), "--help"], cwd=REPO)
+    assert "usage: intelligibility.py" in result.stdout and not _MACHINE_PATH.search(result.stdout), result.stdout
+
+
 # -- built, installed, run ---------------------------------------------------------------------
 
 

@@ -41,18 +41,18 @@ async def _synthesize(args: argparse.Namespace, text: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m wyoming_indextts.say", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("text", help="text to speak, or - to read standard input")
     parser.add_argument("--output", "-o", type=Path, required=True, help="WAV file to write")
-    parser.add_argument("--voice", default=DEFAULT_VOICE)
-    parser.add_argument("--speaker")
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--sentence-silence", type=float, default=0.0, help="seconds of silence after each sentence")
-    parser.add_argument("--fallback-voice", action="append", default=[], help="fallback chain (repeatable)")
-    parser.add_argument("--data-dir", action="append", default=[], type=Path)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--lexicon", type=Path)
-    parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--voice", default=DEFAULT_VOICE, help="voice name, as the server lists it (default: %(default)s)")
+    parser.add_argument("--speaker", help="speaker of a multi-speaker voice (name or number)")
+    parser.add_argument("--speed", type=float, default=1.0, help="speaking rate, >1 is faster (default: %(default)s)")
+    parser.add_argument("--sentence-silence", type=float, default=0.0, metavar="SECONDS", help="seconds of silence after each sentence")
+    parser.add_argument("--fallback-voice", action="append", default=[], metavar="VOICE", help="voice to try when the requested one fails (repeatable, in order)")
+    parser.add_argument("--data-dir", action="append", default=[], type=Path, metavar="DIR", help="extra folder with voices (repeatable)")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads per model (default: %(default)s)")
+    parser.add_argument("--lexicon", type=Path, metavar="FILE", help="word → pinyin overrides, one 'word pin1 yin1' per line")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     args = parser.parse_args()
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING)
     text = sys.stdin.read() if args.text == "-" else args.text
