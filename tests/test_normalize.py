@@ -87,7 +87,7 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("-0.0℃", "零点零摄氏度"),
         # 二 where 2 is a place or a rank, not a count
         # spaces around numbers, as templates write them; rates after prices
-        ("已开启 2 小时", "已开启 两 小时"), ("2025 年 12 月", "二零二五 年 十二 月"), ("风速 3.4 米/秒", "风速 三点四米每秒"),
+        ("已开启 2 小时", "已开启 两小时"), ("2025 年 12 月", "二零二五 年 十二月"), ("风速 3.4 米/秒", "风速 三点四米每秒"),
         ("电费 ￥0.56/度", "电费 零点五六元每度"),
         ("2年级", "二年级"), ("电梯到达2层", "电梯到达二层"), ("餐厅在2层", "餐厅在二层"), ("这栋楼有2层", "这栋楼有两层"),
     ],

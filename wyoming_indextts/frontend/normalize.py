@@ -165,8 +165,33 @@ _UNITS: dict[str, str] = {
     "μg/m³": "微克每立方米", "μg/m3": "微克每立方米", "ug/m³": "微克每立方米", "ug/m3": "微克每立方米",
     "mg/m³": "毫克每立方米", "mg/m3": "毫克每立方米", "lux": "勒克斯", "lx": "勒克斯",
     "kcal": "千卡", "rpm": "转每分钟", "bpm": "次每分钟",
+    # Home Assistant's own unit strings (homeassistant.const): µ is the micro sign U+00B5, not μ.
+    "µg/m³": "微克每立方米", "µg/m3": "微克每立方米", "µg": "微克", "μg": "微克", "µs": "微秒", "μs": "微秒",
+    "µS/cm": "微西门子每厘米", "μS/cm": "微西门子每厘米", "bit/s": "比特每秒", "kbit/s": "千比特每秒",
+    "Mbit/s": "兆比特每秒", "Gbit/s": "吉比特每秒", "kB/s": "千字节每秒", "GB/s": "吉字节每秒", "MiB/s": "兆字节每秒",
+    "kB": "千字节", "KiB": "千字节", "MiB": "兆字节", "GiB": "吉字节", "TiB": "太字节",
+    "kHz": "千赫兹", "MHz": "兆赫兹", "GHz": "吉赫兹", "Wh": "瓦时", "MWh": "兆瓦时", "mV": "毫伏", "VA": "伏安",
+    "dBm": "分贝毫瓦", "ppm": "PPM", "ppb": "PPB", "Pa": "帕", "mbar": "毫巴", "bar": "巴", "inHg": "英寸汞柱",
+    "mph": "英里每小时", "mm/h": "毫米每小时", "L/min": "升每分钟", "L/h": "升每小时", "m³/h": "立方米每小时",
+    "W/m²": "瓦每平方米", "W/m2": "瓦每平方米", "mg/dL": "毫克每分升", "mmol/L": "毫摩尔每升", "lm": "流明",
+    "km²": "平方公里",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+# Units written in Chinese: the spoken forms above and the measure words that make a rate with a
+# slash (7.85元/升, 1,100转/分钟, 41微克/立方米).
+_CHINESE_UNITS = sorted(
+    {u for u in _UNITS.values() if u and not u.isascii() and "每" not in u} | set("元角分次个度米克升吨斤块秒天周月年人台件转户瓶包箱杯碗帕瓦伏安"),
+    key=len, reverse=True,
+)
+_CHINESE_UNIT_PATTERN = "|".join(_CHINESE_UNITS)
+# Every unit and measure word the rules write after a number, longest first (compounds such as
+# 公里每小时 in their parts, joined by 每): the prosody step keeps them with their number.
+SPOKEN_UNITS: tuple[str, ...] = tuple(sorted(
+    {part for u in _UNITS.values() if u and not u.isascii() for part in u.split("每")}
+    | set(_CHINESE_UNITS) | set(_MEASURE_WORDS) - set("小平立英厘毫微千万亿点公")
+    | {"小时", "分钟", "号", "楼", "级", "岁", "倍", "码"},
+    key=len, reverse=True,
+))
 
 
 def _percent(number: str) -> str:
@@ -261,11 +286,74 @@ def _time_range(m: re.Match[str]) -> str:
 
 
 def _dotted(m: re.Match[str]) -> str:
-    """Version numbers (2.3.1 → 二点三点一) and IPv4 addresses (digit by digit, parts joined by 点)."""
-    parts = m.group(0).split(".")
-    if len(parts) == 4 and all(len(p) <= 3 and int(p) <= 255 for p in parts):
-        return "点".join(read_digits(p) for p in parts)
-    return "点".join(read_integer(p) for p in parts)
+    """Numbers with two or more dots are versions (2.3.1 → 二点三点一); addresses went before."""
+    return _version(m.group(0))
+
+
+def _version(text: str) -> str:
+    """2.3.1 → 二点三点一, 2025.11.1 → 二零二五点十一点一, 2025.03.1 → 二零二五点零三点一.
+
+    A four-digit first part is a calendar year, said digit by digit; so is a part written with a
+    leading zero or of three or more digits; the others are small numbers, said as such.
+    """
+    parts = text.split(".")
+    return "点".join(
+        read_digits(p) if (k == 0 and len(p) == 4) or len(p) > 2 or (len(p) > 1 and p.startswith("0")) else read_integer(p)
+        for k, p in enumerate(parts)
+    )
+
+
+def _address(m: re.Match[str]) -> str:
+    """IPv4 address, digit by digit, parts joined by 点; a port after it: 冒号 and its digits."""
+    out = "点".join(read_digits(p) for p in m.group("ip").split("."))
+    return out + ("冒号" + read_digits(m.group("port")) if m.group("port") else "")
+
+
+def _hardware_address(m: re.Match[str]) -> str:
+    """A4:C1:38:5F:2B:9E → A四、C幺、三八、五F、二B、九E: pair by pair, letters by name, digits as
+    in codes; 、 keeps the pairs apart (a space would join the letters into one English word)."""
+    pairs = re.split(r"[:-]", m.group(0))
+    return "、".join("".join(c.upper() if c.isalpha() else read_digits(c, one="幺") for c in pair) for pair in pairs)
+
+
+# Words after which h:mm:ss is a length of time, not a clock time (已运行 1:30:00, 时长 1:15:00).
+_DURATION_WORDS = ("运行", "工作", "耗时", "用时", "时长", "历时", "持续", "剩余", "还剩", "倒计时", "计时", "已开启",
+                   "开了", "累计", "共计", "总计")
+
+
+def _duration(hours: int, minutes: int, seconds: int) -> str:
+    """一小时三十分钟, 四十五分十二秒, 两小时零五秒: minutes are 分钟 when nothing follows them."""
+    out = _liang(read_integer(hours), "小") + "小时" if hours else ""
+    if minutes:
+        out += _liang(read_integer(minutes), "分") + ("分" if seconds else "分钟")
+    if seconds:
+        out += ("零" if hours and not minutes else "") + _liang(read_integer(seconds), "秒") + "秒"
+    return out or "零秒"
+
+
+def _clock_or_duration(m: re.Match[str]) -> str:
+    """h:mm:ss is a duration when the words before say so, when 后 follows (0:21:00后), when the
+    hour is 24 or more, or when it is a lone 0 (Python's timedelta, which Home Assistant templates
+    print, writes 0:05:30; a clock writes 00:05:30); otherwise it is left for the clock rules."""
+    hours = int(m.group("h"))
+    before = re.split(r"[，,。；;！？!?：:]", m.string[max(0, m.start() - 8) : m.start()])[-1]
+    after = m.string[m.end() : m.end() + 4].lstrip()
+    if hours >= 24 or m.group("h") == "0" or after.startswith(("后", "之后", "以后")) or any(w in before for w in _DURATION_WORDS):
+        return _duration(hours, int(m.group("min")), int(m.group("s")))
+    return m.group(0)
+
+
+def _days_and_time(m: re.Match[str]) -> str:
+    """Python's timedelta with days: 3 days, 4:05:06 → 三天四小时五分六秒."""
+    days = read_integer(m.group("d"))
+    return _liang(days, "天") + "天" + _duration(int(m.group("h")), int(m.group("min")), int(m.group("s")))
+
+
+def _utc_offset(m: re.Match[str]) -> str:
+    """UTC+8 → UTC加八, UTC+05:30 → UTC加五小时三十分 (an offset asked for by name is said)."""
+    sign = "加" if m.group("s") == "+" else "减"
+    minutes = int(m.group("m") or 0)
+    return sign + read_integer(m.group("h")) + (f"小时{read_integer(minutes)}分" if minutes else "")
 
 
 def _money(m: re.Match[str]) -> str:
@@ -303,6 +391,29 @@ _TIME_PATTERN = r"(?:[01]?\d|2[0-3]|24(?=:00)):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]|24(?=:00)):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
+    # Home Assistant's own strings first, before their digits are taken for anything else.
+    # MAC-like hardware addresses: six pairs of hex digits.
+    (re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])"),
+     _hardware_address),
+    # ISO 8601 timestamps: fractional seconds and the UTC offset are not said (an offset is not
+    # followed by another colon: 12:30:00-13:00:00 is a range). 09:00Z: the time as written.
+    (re.compile(r"(?<=\d:[0-5]\d:[0-5]\d)(?:\.\d{1,9})?(?:Z|[+−-](?:0\d|1[0-4]):?[0-5]\d)(?![\d:])|(?<=\d:[0-5]\d:[0-5]\d)\.\d{1,9}(?![\d.:])|(?<=\d:[0-5]\d)Z(?![A-Za-z])"),
+     lambda m: ""),
+    (re.compile(r"(?<=UTC|GMT)\s*(?P<s>[+−-])(?P<h>1[0-4]|0?\d)(?::?(?P<m>[0-5]\d))?(?!\d)"), _utc_offset),
+    # Durations: 3 days, 4:05:06 (Python's timedelta); h:mm:ss where the words say so.
+    (re.compile(r"(?<![\d.])(?P<d>\d+)\s*days?,\s*(?P<h>\d{1,2}):(?P<min>[0-5]\d):(?P<s>[0-5]\d)(?![\d:])"), _days_and_time),
+    (re.compile(r"(?<![\d:.])(?P<h>\d{1,3}):(?P<min>[0-5]\d):(?P<s>[0-5]\d)(?![\d:])"), _clock_or_duration),
+    # IPv4 addresses (and a port): digit by digit.
+    (re.compile(r"(?<![\d.])(?P<ip>(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(?P<port>\d{1,5}))?(?!\d|\.\d)"),
+     _address),
+    # Versions, where the words say so: after 版本/固件/更新到 ... or v (固件版本v2.1.0, 版本1.1), before
+    # 版 (2025.3版本), and after a product's name (Home Assistant 2025.3, Supervisor 2025.03.1) when
+    # the first part is a year or there are two dots (HAOS 14.2 reads the same as a decimal).
+    (re.compile(r"(?P<w>(?:版本号?|固件|更新到|更新至|升级到|升级至)[是为：:]?\s*|(?<![A-Za-z])[vV])(?P<v>\d+(?:\.\d+)+)(?!\d|\.\d)"),
+     lambda m: m.group("w") + _version(m.group("v"))),
+    (re.compile(r"(?<![\d.])(?P<v>\d+(?:\.\d+)+)(?=\s*版)"), lambda m: _version(m.group("v"))),
+    (re.compile(r"(?<=[A-Za-z])(?P<s>\s+)(?P<v>(?:19|20)\d\d(?:\.\d+)+|\d+(?:\.\d+){2,})(?!\d|\.\d)"),
+     lambda m: m.group("s") + _version(m.group("v"))),
     # Phone numbers in groups (+86 138 1234 5678, 400 820 8820, 400-820-8820, 010-62345678) are
     # digit strings, not ranges or sums; a country code is 加 and its digits.
     (re.compile(r"(?<![\d.])(?:(?P<cc>\+\d{1,3})[\s-]?)?(?P<n>\d{3,4}[-\s]\d{3,4}[-\s]\d{4}|0\d{2,3}-\d{7,8}|1\d{10})(?!\d)"),
@@ -372,13 +483,24 @@ _RULES: list[_Rule] = [
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
     # Rates with a slash between Chinese units: 7.85元/升 → 七点八五元每升, 72次/分 → 七十二次每分.
-    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])\s*/\s*(?=[\u4e00-\u9fff])"),
-     lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每"),
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_CHINESE_UNIT_PATTERN})\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?=[\u4e00-\u9fff]))"),
+     lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每" + _UNITS.get(m.group("per") or "", "")),
     # 100+个 → 一百多个.
     (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])(?![零一二三四五六七八九十两百千万亿点])"),
      lambda m: read_integer(m.group("n")) + "多"),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
+    # A space a template puts between a number and its measure word (「已开启 2 小时」) is not a
+    # pause: without it 一 takes its sandhi (一小时 yi4) and the two stay one prosodic word.
+    (re.compile(r"(?<=\d)[ \t]+(?=" + "|".join(SPOKEN_UNITS) + ")"), lambda m: ""),
     (re.compile(_NUM), _plain_number),
+    # A slash left over is never a symbol: between units it is 每 (元/度, 微克/立方米, 元/kWh), with
+    # spaces around it a pause (23.5°C / 45%), before a number too; between words 或 (开/关);
+    # anywhere else its name.
+    (re.compile(rf"(?<=[{''.join(sorted({u[-1] for u in _CHINESE_UNITS}))}])\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?={_CHINESE_UNIT_PATTERN}))"),
+     lambda m: "每" + _UNITS.get(m.group("per") or "", "")),
+    (re.compile(r"\s+/\s+|/(?=[零一二两三四五六七八九十百负])"), lambda m: "，"),
+    (re.compile(r"(?<=[\u4e00-\u9fff])/(?=[\u4e00-\u9fff])"), lambda m: "或"),
+    (re.compile(r"/"), lambda m: "斜杠"),
 ]
 
 
