@@ -31,6 +31,29 @@ _YI_FIRST_AFTER = set("第初十")
 # Except where it starts a number before a place value: 一百 yi4 bai3, 一万 yi2 wan4 (Biaobei
 # 000001-008000: 28 of 28; after another numeral, 十一万, it stays yi1).
 _PLACE_VALUES = set("百千万亿")
+# Where 一 names the digit 1 rather than counting something, it keeps tone 1 whatever follows
+# (issue 16: 一点五 yi1, 零点一度 yi1, 六月一日 yi1, 一号楼 yi1; the quantity 一件, 一小时 still
+# changes). The normalizer writes these shapes for decimals, versions, addresses, dates and floors.
+_DAY_PARTS = ("凌晨", "早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "半夜")
+_ORDINAL_AFTER = ("月", "号", "楼", "单元", "年级", "等奖", "季度")
+_BETWEEN_NUMBERS = set("点比加减乘")
+
+
+def names_digit_one(chars: str, i: int) -> bool:
+    """Whether the 一 at ``chars[i]`` stands for the digit 1 (tone 1), not the quantity one."""
+    before, after = chars[max(0, i - 2) : i], chars[i + 1 : i + 3]
+    prev, nxt = before[-1:], after[:1]
+    if prev in _BETWEEN_NUMBERS and before[:1] in _NUMERALS and len(before) == 2 and nxt != "刻":
+        return True  # 零点一, 三点一点零, 一比一, 一加一 (but 十点一刻: a quarter)
+    if nxt in _BETWEEN_NUMBERS and after[1:] in _NUMERALS and len(after) == 2:
+        return True  # 一点五, 一比零
+    if nxt == "点" and (after[1:] in ("钟", "整", "半") or before in _DAY_PARTS):
+        return True  # 凌晨一点, 一点整 (a clock, not 快一点)
+    if chars.startswith(_ORDINAL_AFTER, i + 1) or (nxt == "日" and prev == "月"):
+        return True  # 一月, 一号线, 一楼, 一单元, 六月一日
+    return prev == "之"  # 百分之一, 三分之一, 原因之一
+
+
 # Single-syllable grammatical words read without tone.
 _PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "啊": "a5",
               "么": "me5", "嘛": "ma5", "呀": "ya5", "啦": "la5", "哇": "wa5", "喽": "lou5"}
@@ -114,6 +137,7 @@ def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool]
         word = words[w]
         if (
             nxt is None
+            or names_digit_one(chars, i)
             or prev_char in _YI_FIRST_AFTER
             or prev_char in _NUMERALS
             or (next_char in _NUMERALS and next_char not in _PLACE_VALUES)
