@@ -86,9 +86,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("24.11.2025", "二零二五年十一月二十四日"), ("温度为23 ° C", "温度为二十三摄氏度"),
         ("-0.0℃", "零点零摄氏度"),
         # 二 where 2 is a place or a rank, not a count
-        # spaces around numbers, as templates write them; rates after prices
-        ("已开启 2 小时", "已开启 两小时"), ("2025 年 12 月", "二零二五 年 十二月"), ("风速 3.4 米/秒", "风速 三点四米每秒"),
-        ("电费 ￥0.56/度", "电费 零点五六元每度"),
+        # spaces a template puts around numbers are not pauses; rates after prices
+        ("已开启 2 小时", "已开启两小时"), ("2025 年 12 月", "二零二五年十二月"), ("风速 3.4 米/秒", "风速三点四米每秒"),
+        ("电费 ￥0.56/度", "电费零点五六元每度"), ("餐厅在 2 层", "餐厅在二层"), ("快递放在 101 室", "快递放在幺零幺室"),
         ("2年级", "二年级"), ("电梯到达2层", "电梯到达二层"), ("餐厅在2层", "餐厅在二层"), ("这栋楼有2层", "这栋楼有两层"),
     ],
 )

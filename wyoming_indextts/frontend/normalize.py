@@ -174,7 +174,8 @@ _UNITS: dict[str, str] = {
     "dBm": "分贝毫瓦", "ppm": "PPM", "ppb": "PPB", "Pa": "帕", "mbar": "毫巴", "bar": "巴", "inHg": "英寸汞柱",
     "mph": "英里每小时", "mm/h": "毫米每小时", "L/min": "升每分钟", "L/h": "升每小时", "m³/h": "立方米每小时",
     "W/m²": "瓦每平方米", "W/m2": "瓦每平方米", "mg/dL": "毫克每分升", "mmol/L": "毫摩尔每升", "lm": "流明",
-    "km²": "平方公里",
+    "km²": "平方公里", "kWh/100km": "千瓦时每百公里", "L/100km": "升每百公里", "Wh/km": "瓦时每公里",
+    "km/kWh": "公里每千瓦时",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 # Units written in Chinese: the spoken forms above and the measure words that make a rate with a
@@ -189,7 +190,7 @@ _CHINESE_UNIT_PATTERN = "|".join(_CHINESE_UNITS)
 SPOKEN_UNITS: tuple[str, ...] = tuple(sorted(
     {part for u in _UNITS.values() if u and not u.isascii() for part in u.split("每")}
     | set(_CHINESE_UNITS) | set(_MEASURE_WORDS) - set("小平立英厘毫微千万亿点公")
-    | {"小时", "分钟", "号", "楼", "级", "岁", "倍", "码"},
+    | {"小时", "分钟", "号", "楼", "级", "岁", "倍", "码"} | set("匹档挡格圈首集页笔封段处幢期季款寸"),
     key=len, reverse=True,
 ))
 
@@ -245,7 +246,7 @@ def _plain_number(m: re.Match[str]) -> str:
 _CALL_WORDS = (
     "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服|验证码|密码|编号|房间号|房号|房间|"
     "工号|学号|账号|尾号|单号|邮编|邮政编码|卡号|车牌号|航班号|车次|端口|型号|序列号|取件码|取餐码|提货码|"
-    "配对码|识别码|校验码"
+    "配对码|识别码|校验码|门牌号|门牌|设备号|批次号|编码|火警|匪警|交警"
 )
 _CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
 _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
@@ -315,6 +316,8 @@ def _hardware_address(m: re.Match[str]) -> str:
     pairs = re.split(r"[:-]", m.group(0))
     return "、".join("".join(c.upper() if c.isalpha() else read_digits(c, one="幺") for c in pair) for pair in pairs)
 
+
+_VERSION_WORDS = re.compile(r"版本|固件|更新|升级|[Vv]ersion|[Rr]elease|[Uu]pdate")
 
 # Words after which h:mm:ss is a length of time, not a clock time (已运行 1:30:00, 时长 1:15:00).
 _DURATION_WORDS = ("运行", "工作", "耗时", "用时", "时长", "历时", "持续", "剩余", "还剩", "倒计时", "计时", "已开启",
@@ -391,6 +394,12 @@ _TIME_PATTERN = r"(?:[01]?\d|2[0-3]|24(?=:00)):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]|24(?=:00)):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
+    # Spaces a template puts around a value (「餐厅在 {{ 楼层 }} 层」 → 在 1 层) are not pauses in
+    # Chinese: between a Chinese character and a number, and between a number and its measure word.
+    # Kept, they cut the run the tones are decided on (一 in 在一层 and 一小时) and the rules that
+    # look at the word before or after (101 室, 在 2 层).
+    (re.compile(r"(?<=[\u4e00-\u9fff])[ \t]+(?=[-−+¥￥$€£]?\d)"), lambda m: ""),
+    (re.compile(r"(?<=\d)[ \t]+(?=" + "|".join(SPOKEN_UNITS) + ")"), lambda m: ""),
     # Home Assistant's own strings first, before their digits are taken for anything else.
     # MAC-like hardware addresses: six pairs of hex digits.
     (re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])"),
@@ -412,6 +421,9 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<w>(?:版本号?|固件|更新到|更新至|升级到|升级至)[是为：:]?\s*|(?<![A-Za-z])[vV])(?P<v>\d+(?:\.\d+)+)(?!\d|\.\d)"),
      lambda m: m.group("w") + _version(m.group("v"))),
     (re.compile(r"(?<![\d.])(?P<v>\d+(?:\.\d+)+)(?=\s*版)"), lambda m: _version(m.group("v"))),
+    # 2025.7.1 and 2025.7 are dates unless the sentence is about versions (有新版本可用：2025.7.1).
+    (re.compile(r"(?<![\d.])(?:19|20)\d\d(?:\.\d{1,2}){1,2}(?!\d|\.\d)"),
+     lambda m: _version(m.group(0)) if _VERSION_WORDS.search(m.string) else m.group(0)),
     (re.compile(r"(?<=[A-Za-z])(?P<s>\s+)(?P<v>(?:19|20)\d\d(?:\.\d+)+|\d+(?:\.\d+){2,})(?!\d|\.\d)"),
      lambda m: m.group("s") + _version(m.group("v"))),
     # Phone numbers in groups (+86 138 1234 5678, 400 820 8820, 400-820-8820, 010-62345678) are
@@ -489,9 +501,6 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])(?![零一二三四五六七八九十两百千万亿点])"),
      lambda m: read_integer(m.group("n")) + "多"),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
-    # A space a template puts between a number and its measure word (「已开启 2 小时」) is not a
-    # pause: without it 一 takes its sandhi (一小时 yi4) and the two stay one prosodic word.
-    (re.compile(r"(?<=\d)[ \t]+(?=" + "|".join(SPOKEN_UNITS) + ")"), lambda m: ""),
     (re.compile(_NUM), _plain_number),
     # A slash left over is never a symbol: between units it is 每 (元/度, 微克/立方米, 元/kWh), with
     # spaces around it a pause (23.5°C / 45%), before a number too; between words 或 (开/关);

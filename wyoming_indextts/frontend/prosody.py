@@ -226,6 +226,7 @@ _DIGITS = "零〇一二三四五六七八九幺"
 _CORE = (rf"(?:负|正负|零下|第)?(?:百分之|[{_NUMERALS}]+分之)?(?!一十)[{_NUMERALS}]+"
          rf"(?:点(?:[{_DIGITS}]*十[{_DIGITS}]?|[{_DIGITS}]+))*(?!分之)")  # 百分之四十 is not 百 + 分
 _UNIT = "(?:" + "|".join(SPOKEN_UNITS) + ")(?:每(?:" + "|".join(SPOKEN_UNITS) + "))*"
+_UNIT_WORD = re.compile(_UNIT)
 _CODE = r"(?:(?<![A-Za-z])[A-Za-z]{1,4})?"  # PM二点五, CO二, v二点一点零
 # With a unit if one can follow (三百二十一|千卡, not 三百二十一千|卡), else bare or with letters (四K).
 _NUMBER = re.compile(rf"{_CODE}(?:(?P<number>{_CORE})\s*(?P<unit>{_UNIT})|{_CORE}(?:[A-Za-z]{{1,4}}(?![A-Za-z]))?)")
@@ -239,8 +240,9 @@ _NUMBER_LIKE_UNIT = tuple("千百万亿")
 
 def digit_groups(digits: str, after_plus: bool = False) -> list[int]:
     """Group lengths of a digit string as people say it: mobile 3-4-4, 400/800 numbers 3-3-4,
-    landlines area code then 3-4 or 4-4, a country code (after 加) on its own, other long
-    codes in fours (never a group of one)."""
+    landlines area code then 3-4 or 4-4, a country code (after 加) on its own; up to five digits
+    one group, six or seven 3-3 or 3-4 (codes, local numbers), longer codes in fours (never a
+    group of one)."""
     n = len(digits)
     if after_plus and n > 11 and digits[n - 11] in "幺一":
         return [n - 11, 3, 4, 4]
@@ -253,9 +255,7 @@ def digit_groups(digits: str, after_plus: bool = False) -> list[int]:
         return [n]
     if n <= 7:
         return [3, n - 3]
-    if n == 9:
-        return [3, 3, 3]
-    if n == 10:
+    if n == 10 and digits[:3] in ("四零零", "八零零"):
         return [3, 3, 4]
     groups = [4] * (n // 4)
     if n % 4 == 1:
@@ -283,14 +283,27 @@ def number_spans(text: str) -> list[tuple[int, int, list[int]]]:
         unit = match.group("unit")
         number_end = match.end("number") if unit else match.end()
         if unit:
-            # The junction of number and unit is the model's call, except before 千瓦时 and the like.
             unit_start = match.start("unit")
+            if not _well_formed(match.group("number")) and _UNIT_WORD.fullmatch(text[number_end - 1 : match.end()]):
+                number_end = unit_start = number_end - 1  # 一千零一十三|百帕, not 一千零一十三百|帕
+                unit = text[unit_start : match.end()]
+            # The junction of number and unit is the model's call, except before 千瓦时 and the like.
             spans.append((unit_start, match.end(), []))
             if unit.startswith(_NUMBER_LIKE_UNIT) and unit_start == number_end:
                 spans.append((number_end - 1, unit_start + 1, [number_end - 1]))
         if number_end - start >= 2:
             spans.append((start, number_end, _group_cuts(text, start, number_end)))
     return spans
+
+
+def _well_formed(number: str) -> bool:
+    """Whether the place values of each 万/亿 section of a cardinal fall: 一千零一十三 yes, 一千零一十三百 no."""
+    whole = number.split("点")[0]
+    for section in re.split("[万亿]", whole):
+        places = [c for c in section if c in "千百十"]
+        if places != sorted(set(places), key="千百十".index):
+            return False
+    return True
 
 
 def _group_cuts(text: str, start: int, end: int) -> list[int]:
