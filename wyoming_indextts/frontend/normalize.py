@@ -462,8 +462,8 @@ _RULES: list[_Rule] = [
     # Year and month: 2025-03 → 二零二五年三月 (a zero-padded or two-digit month only: 2025-3 may be a range).
     (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)[-/.](?P<m>0[1-9]|1[0-2])(?![\d.])"),
      lambda m: read_digits(m.group("y")) + "年" + read_integer(m.group("m")) + "月"),
-    # Year ranges: 1998-2025年 → 一九九八到二零二五年.
-    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
+    # Year ranges: 1998-2025年 → 一九九八到二零二五年, 2007/2008学年 → 二零零七到二零零八学年.
+    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至/]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
      lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b"))),
     (re.compile(r"(?P<y>\d{4})(?P<s>\s*)年"), lambda m: read_digits(m.group("y")) + m.group("s") + "年"),
     # Other words that make four digits a year: 2025财年, 2024款, 2026届.
@@ -505,8 +505,10 @@ _RULES: list[_Rule] = [
     # A slash left over is never a symbol: between units it is 每 (元/度, 微克/立方米, 元/kWh), with
     # spaces around it a pause (23.5°C / 45%), before a number too; between words 或 (开/关);
     # anywhere else its name.
-    (re.compile(rf"(?<=[{''.join(sorted({u[-1] for u in _CHINESE_UNITS}))}])\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?={_CHINESE_UNIT_PATTERN}))"),
-     lambda m: "每" + _UNITS.get(m.group("per") or "", "")),
+    # Without a number before it, only a unit of two or more characters or a currency (元/度) makes
+    # it a rate: 点卡/月卡, 天/周 are words.
+    (re.compile(rf"(?P<u>{'|'.join(u for u in _CHINESE_UNITS if len(u) > 1)}|元|角)\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?={_CHINESE_UNIT_PATTERN}))"),
+     lambda m: m.group("u") + "每" + _UNITS.get(m.group("per") or "", "")),
     (re.compile(r"\s+/\s+|/(?=[零一二两三四五六七八九十百负])"), lambda m: "，"),
     (re.compile(r"(?<=[\u4e00-\u9fff])/(?=[\u4e00-\u9fff])"), lambda m: "或"),
     (re.compile(r"/"), lambda m: "斜杠"),
