@@ -111,6 +111,9 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("41微克/立方米", "四十一微克每立方米"), ("1,100 转/分钟", "一千一百转每分钟"), ("1.21 元/kWh", "一点二一元每千瓦时"),
         ("单位：元/度", "单位：元每度"), ("开/关", "开或关"), ("23.5°C / 45%", "二十三点五摄氏度，百分之四十五"),
         ("TCP/IP", "TCP斜杠IP"),
+        # strftime's zero-padded Chinese dates; days without time; a price per unit after the number
+        ("2025年06月01日09时05分", "二零二五年六月一日九时零五分"), ("1 day, 0:00:00", "一天"),
+        ("0.25 €/kWh", "零点二五欧元每千瓦时"), ("距离 1.2 mi", "距离一点二英里"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

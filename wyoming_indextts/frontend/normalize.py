@@ -175,7 +175,7 @@ _UNITS: dict[str, str] = {
     "mph": "英里每小时", "mm/h": "毫米每小时", "L/min": "升每分钟", "L/h": "升每小时", "m³/h": "立方米每小时",
     "W/m²": "瓦每平方米", "W/m2": "瓦每平方米", "mg/dL": "毫克每分升", "mmol/L": "毫摩尔每升", "lm": "流明",
     "km²": "平方公里", "kWh/100km": "千瓦时每百公里", "L/100km": "升每百公里", "Wh/km": "瓦时每公里",
-    "km/kWh": "公里每千瓦时",
+    "km/kWh": "公里每千瓦时", "mi": "英里", "ft": "英尺", "gal": "加仑", "lb": "磅", "oz": "盎司",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 # Units written in Chinese: the spoken forms above and the measure words that make a rate with a
@@ -249,6 +249,7 @@ _CALL_WORDS = (
     "配对码|识别码|校验码|门牌号|门牌|设备号|批次号|编码|火警|匪警|交警"
 )
 _CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
+_CURRENCY_CODES = {"CNY": "元", "RMB": "元", "EUR": "欧元", "USD": "美元"}
 _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
 
 
@@ -349,7 +350,8 @@ def _clock_or_duration(m: re.Match[str]) -> str:
 def _days_and_time(m: re.Match[str]) -> str:
     """Python's timedelta with days: 3 days, 4:05:06 → 三天四小时五分六秒."""
     days = read_integer(m.group("d"))
-    return _liang(days, "天") + "天" + _duration(int(m.group("h")), int(m.group("min")), int(m.group("s")))
+    rest = (int(m.group("h")), int(m.group("min")), int(m.group("s")))
+    return _liang(days, "天") + "天" + (_duration(*rest) if any(rest) else "")
 
 
 def _utc_offset(m: re.Match[str]) -> str:
@@ -494,6 +496,13 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?P<per>\s*/\s*(?=[\u4e00-\u9fff]))?"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
+    # A price per unit with the currency after the number: 0.25 €/kWh, 0.56 CNY/kWh.
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<c>[¥￥$€£]|CNY|RMB|EUR|USD)\s*/\s*(?P<per>{_UNIT_PATTERN})(?![A-Za-z])"),
+     lambda m: read_number(m.group("n")) + _CURRENCY.get(m.group("c"), _CURRENCY_CODES.get(m.group("c"), "")) + "每" + _UNITS[m.group("per")]),
+    # Zero-padded dates and hours, as strftime writes them (2025年06月01日 09时05分): the month,
+    # day and hour are said without the zero, a minute or second with it (零五分).
+    (re.compile(r"(?<![\d.])0(?P<n>\d)(?=[月日号时点])"), lambda m: read_integer(m.group("n"))),
+    (re.compile(r"(?<![\d.])0(?P<n>\d)(?=[分秒])"), lambda m: "零" + read_integer(m.group("n"))),
     # Rates with a slash between Chinese units: 7.85元/升 → 七点八五元每升, 72次/分 → 七十二次每分.
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_CHINESE_UNIT_PATTERN})\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?=[\u4e00-\u9fff]))"),
      lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每" + _UNITS.get(m.group("per") or "", "")),

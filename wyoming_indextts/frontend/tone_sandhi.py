@@ -36,7 +36,7 @@ _PLACE_VALUES = set("百千万亿")
 # changes). The normalizer writes these shapes for decimals, versions, addresses, dates and floors.
 _DAY_PARTS = ("凌晨", "早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "半夜")
 _ORDINAL_AFTER = ("月", "号", "楼", "单元", "年级", "等奖", "级", "档", "挡")  # 能效一级, 调到一档
-_BETWEEN_NUMBERS = set("点比加减乘")
+_BETWEEN_NUMBERS = set("点时比加减乘")
 _TO_A_FLOOR = set("在到达于去往回")
 _BEFORE_A_COUNT = set("上下这那每哪")
 
@@ -46,7 +46,7 @@ def names_digit_one(chars: str, i: int) -> bool:
     before, after = chars[max(0, i - 2) : i], chars[i + 1 : i + 3]
     prev, nxt = before[-1:], after[:1]
     if prev in _BETWEEN_NUMBERS and before[:1] in _NUMERALS and len(before) == 2 and nxt != "刻":
-        return True  # 零点一, 三点一点零, 一比一, 一加一 (but 十点一刻: a quarter)
+        return True  # 零点一, 三点一点零, 九时一分, 一比一, 一加一 (but 十点一刻: a quarter)
     if nxt in _BETWEEN_NUMBERS and after[1:] in _NUMERALS and len(after) == 2:
         return True  # 一点五, 一比零
     if nxt == "点" and (after[1:] in ("钟", "整", "半") or before in _DAY_PARTS):
