@@ -7,7 +7,9 @@ segmentation the G2P used (``Reading.word_start``), dictionary-word lattice
 features and the distance to the nearest punctuation, and tags the boundary
 after that character: 0, #1 prosodic word, #2 prosodic phrase, #3
 intonational phrase. #4 after the last syllable is a rule. When the model file
-is missing the first-version rules (:func:`rule_boundaries`) are used.
+is missing the first-version rules (:func:`rule_boundaries`) are used. After either,
+:func:`keep_numbers_whole` keeps numbers, units, clock times and letter codes in one piece and
+groups digit strings, so that a retrained model gets that for free.
 
 Interface: readings in, one boundary level per reading out (the boundary that
 FOLLOWS the reading).
