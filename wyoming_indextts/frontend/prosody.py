@@ -232,8 +232,10 @@ _UNIT_WORD = re.compile(_UNIT)
 _CODE = r"(?:(?<![A-Za-z])[A-Za-z]{1,4})?"  # PM二点五, CO二, v二点一点零
 # With a unit if one can follow (三百二十一|千卡, not 三百二十一千|卡), else bare or with letters (四K).
 _NUMBER = re.compile(rf"{_CODE}(?:(?P<number>{_CORE})\s*(?P<unit>{_UNIT})|{_CORE}(?:[A-Za-z]{{1,4}}(?![A-Za-z]))?)")
-# Clock times and durations are one word each: 十四点三十分, 一小时三十分钟, 三天四小时五分六秒.
-_TIME = re.compile(rf"(?:(?:{_CORE}天)?{_CORE}(?:小时|点)(?:{_CORE}分钟?)?(?:{_CORE}秒)?|{_CORE}分钟?{_CORE}秒)")
+# Clock times and durations of two or more parts are one word each: 十四点, 十四点三十分,
+# 一小时三十分钟, 三天四小时五分六秒 (a bare 二十四小时 is a number and its unit).
+_TIME = re.compile(rf"(?:{_CORE}天)?{_CORE}点(?:{_CORE}分钟?)?(?:{_CORE}秒)?|(?:{_CORE}天)?{_CORE}小时{_CORE}分钟?(?:{_CORE}秒)?"
+                   rf"|{_CORE}天{_CORE}小时(?:{_CORE}分钟?)?(?:{_CORE}秒)?|{_CORE}分钟?{_CORE}秒")
 _DIGIT_RUN = re.compile(rf"(?<![点{_DIGITS}])[{_DIGITS}]{{6,}}")
 # A unit that starts like a number (千瓦时, 百帕, 万元) gets at least #1 before it: 八点六千瓦时
 # with no break between 六 and 千 is heard as 八点六千.
