@@ -537,6 +537,8 @@ _HALF_WIDTH = {
 def normalize_zh(text: str) -> str:
     """Rewrite ``text`` so that every digit and unit symbol is spelled out in Chinese."""
     text = _DEGREE_APART.sub(r"°\1", text.translate(_HALF_WIDTH))
+    if "/" not in text and not any(c.isdigit() for c in text):
+        return text  # every rule needs a digit or a slash: most sentences have neither
     for pattern, reading in _RULES:
         text = pattern.sub(reading, text)
     return text

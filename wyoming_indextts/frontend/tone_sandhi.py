@@ -160,6 +160,8 @@ def keep_digit_one(words: Sequence[str], pinyins: list[list[str]], locked: Seque
     """Tone 1 again, in place, on every 一 that names a digit (:func:`names_digit_one`): the tone
     corrector learned 了一点 as "a little" (yi4) and would read 上涨了一点零一元 so."""
     chars = "".join(words)
+    if "一" not in chars:
+        return
     i = 0
     for w, word in enumerate(words):
         for k, char in enumerate(word):
