@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -38,6 +39,7 @@ MALLOC_ARENAS = 2
 _STOP_HTTP_SECONDS = 0.5  # aiohttp would otherwise wait up to a minute for HTTP requests in flight
 _STOP_WORKERS_SECONDS = 1.0  # a worker thread stops at its next audio chunk; don't wait longer than this
 _DRAIN_SETTLE_SECONDS = 0.5  # --drain-seconds: this long with nothing in progress means drained
+_DRAIN_LEAVE_SECONDS = 3.0  # --drain-seconds: /health says 503 this long before the ports close (HAProxy: 2 failed 1 s checks)
 
 
 def default_model_dirs() -> list[Path]:
@@ -160,18 +162,24 @@ async def main(argv: list[str] | None = None) -> None:
 
 
 async def _drain(server: AsyncServer, http: "HttpDoor | None", synthesizer: Synthesizer, seconds: float, abort: asyncio.Event) -> None:
-    """A rolling restart loses nothing that had started: stop listening (a balancer's next
-    check fails and it sends new clients elsewhere; /health says 503 "draining" to those
-    still connected), then wait until no request has been in progress for a moment, or the
-    grace period is over."""
-    _LOGGER.info("Draining: no new connections; requests in progress get up to %g s to finish", seconds)
+    """A rolling restart loses nothing that had started.
+
+    First /health answers 503 "draining" while both ports still accept, so balancers (HAProxy,
+    a Kubernetes readiness probe) take the replica out at their next check without a single
+    connection refused; then the listeners close, and requests in progress get the rest of the
+    grace period. Without the HTTP door there is no check to fail and the listener closes at once.
+    """
+    _LOGGER.info("Draining: leaving the balancer; requests in progress get up to %g s to finish", seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    if http is not None:
+        http.draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(abort.wait(), min(_DRAIN_LEAVE_SECONDS, seconds / 2))
+        await http.stop_listening()
     listener = getattr(server, "_server", None)  # wyoming's AsyncTcpServer/AsyncUnixServer keep their asyncio.Server here
     if listener is not None:
         listener.close()  # only the listening socket: open connections go on
-    if http is not None:
-        await http.drain()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
     idle_since: float | None = None
     while loop.time() < deadline and not abort.is_set():
         if synthesizer.active_requests:

@@ -125,7 +125,7 @@ class JobQueue:
         job_id = uuid.uuid4().hex
 
         def put(client: "redis.Redis") -> int | None:
-            queued = self.queue.count
+            queued = int(client.llen(self.queue.key))
             if queued >= self.max_queued:
                 return queued
             from rq import Callback, Retry
@@ -182,15 +182,17 @@ class JobQueue:
         def count(client: "redis.Redis") -> QueueStats:
             from rq import Worker
 
-            head = self.queue.get_job_ids(0, 1)
-            created = client.hget(job_key(head[0]), "created_at") if head else None
+            # Plain reads: RQ's own counters clean registries up on the way, which is the
+            # workers' job (it runs failure callbacks that need a main thread).
+            head = client.lindex(self.queue.key, 0)
+            created = client.hget(job_key(_decode(head)), "created_at") if head else None
             finished = client.get(FINISHED_COUNTER)
             return QueueStats(
-                queued=self.queue.count,
-                started=self.queue.started_job_registry.count,
+                queued=int(client.llen(self.queue.key)),
+                started=int(client.zcard(self.queue.started_job_registry.key)),
                 oldest_queued_age=max(0.0, time.time() - float(created)) if created else 0.0,
                 finished=int(finished or 0),
-                failed=self.queue.failed_job_registry.count,
+                failed=int(client.zcard(self.queue.failed_job_registry.key)),
                 workers=Worker.count(queue=self.queue),
             )
 
@@ -401,6 +403,8 @@ def run_worker(context: WorkerContext, redis_url: str, heartbeat: float, queue_n
     connection = redis.Redis.from_url(redis_url)
     queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
     interval = max(1, int(round(heartbeat)))
+    if logging.getLogger().level > logging.DEBUG:
+        logging.getLogger("rq.worker").setLevel(logging.WARNING)  # its maintenance passes log twice every few seconds
     worker = make_worker_class()(
         [queue], connection=connection, serializer=JSONSerializer, name=context.name,
         job_monitoring_interval=interval,
@@ -411,7 +415,7 @@ def run_worker(context: WorkerContext, redis_url: str, heartbeat: float, queue_n
     try:
         if on_ready is not None:
             on_ready()
-        worker.work(logging_level=logging.getLevelName(logging.getLogger().level))
+        worker.work(logging_level=logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel()))
     finally:
         _CONTEXT.reset(token)
         connection.close()

@@ -139,7 +139,8 @@ class HttpDoor:
         self._files: SharedAudioFiles | None = None
         self._jobs: JobQueue | None = None
         self.job_stats: QueueStats | None = None
-        self._draining = False
+        self.draining = False
+        """Set on SIGTERM with --drain-seconds: /health answers 503 so balancers stop sending work."""
         self._started = time.monotonic()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if settings.audio_dir is None:
@@ -189,9 +190,8 @@ class HttpDoor:
             self._job_watch = asyncio.create_task(self._watch_jobs())
         _LOGGER.info("HTTP API on http://%s:%s/", self._settings.host, self._settings.port)
 
-    async def drain(self) -> None:
-        """Stop listening; /health answers 503 "draining" to connections still open."""
-        self._draining = True
+    async def stop_listening(self) -> None:
+        """No new connections; those open are served to the end of their requests."""
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()
@@ -224,7 +224,7 @@ class HttpDoor:
         if self._settings.cors_origin and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = self._settings.cors_origin
             response.headers["Vary"] = "Origin"
-        if self._draining and not response.prepared:
+        if self.draining and not response.prepared:
             response.headers["Connection"] = "close"  # the client's next request goes to another replica
         self._metrics.requests.labels(endpoint, str(response.status)).inc()
         return response
@@ -263,7 +263,7 @@ class HttpDoor:
             for name, f in self._synthesizer.failure_counts().items()
         }
         status = "ok" if self._synthesizer.catalog.engines else "no-voices"
-        if self._draining:
+        if self.draining:
             status = "draining"
         shared: dict[str, Any] = {}
         if self.store is not None:
@@ -397,7 +397,7 @@ class HttpDoor:
     async def _submit_job(self, request: web.Request) -> web.Response:
         if self._jobs is None:
             raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
-        if self._draining:
+        if self.draining:
             raise RequestError(503, "This replica is shutting down; send the job to another", "draining")
         try:
             body = await request.json()
