@@ -44,7 +44,7 @@ _counter = itertools.count(1)
 
 
 def new_text() -> str:
-    """An announcement nobody asked for before (about 3 s of speech)."""
+    """An announcement nobody asked for before (5–6 s of speech)."""
     n = next(_counter)
     return f"第{n}号提醒，{ROOMS[n % len(ROOMS)]}温度{n % 15 + 15}度，湿度百分之{n % 40 + 30}。"
 
@@ -180,7 +180,7 @@ def report(load: dict[str, dict[str, list[float]]], costs: dict[str, tuple[float
     return "\n".join([
         "## Capacity by replica count",
         "",
-        f"Closed loop of {args.concurrency} Wyoming clients, {args.requests} new announcements (~3 s of speech each) per run,"
+        f"Closed loop of {args.concurrency} Wyoming clients, {args.requests} new announcements (5–6 s of speech each) per run,"
         f" medians of {args.rounds} rounds (each round's figure in brackets); replicas with `--threads 1 --max-workers 1`.",
         "",
         "| target | requests/s | first audio p50 (ms) | first audio p95 (ms) | cores the replicas got | requests/s per core | errors |",

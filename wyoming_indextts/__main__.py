@@ -196,6 +196,7 @@ async def _drain(server: AsyncServer, http: "HttpDoor | None", synthesizer: Synt
 async def load_synthesizer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> "tuple[Synthesizer, SharedStore | None]":
     """Voices, front end and synthesizer from the flags (the server's and the worker's), with
     the shared cache in front of Redis when ``--redis-url`` is given."""
+    store = _shared_store(parser, args.redis_url) if args.redis_url else None  # a bad URL fails before voices load
     frontend = Frontend(lexicon=cli.lexicon_or_exit(parser, args.lexicon))
     # Every session may use all cores: a lone request gets them all, and with spinning
     # off (onnx.py) concurrent workers share them instead of fighting (docs/BENCHMARKS.md).
@@ -216,7 +217,6 @@ async def load_synthesizer(parser: argparse.ArgumentParser, args: argparse.Names
         default_speaker=args.speaker,
         release_after_idle=args.release_after_idle if args.release_after_idle > 0 else None,
     )
-    store = _shared_store(parser, args.redis_url) if args.redis_url else None
     cache = None
     if store is not None:
         from .cache import PhraseCache

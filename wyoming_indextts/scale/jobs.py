@@ -20,6 +20,7 @@ are spent.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -52,6 +53,8 @@ MAX_TEXTS = 100
 RETRIES = 2
 """Runs after the first when a worker dies under a job (or the job raises unexpectedly)."""
 FINISHED_COUNTER = f"{PREFIX}jobs:finished"
+_RESTART_SECONDS = 5.0
+"""A worker whose job loop ended on a Redis error starts it again after this long."""
 
 
 def job_key(job_id: str) -> str:
@@ -362,6 +365,13 @@ def make_worker_class() -> type:
     from rq.worker import WorkerStatus
 
     class SynthesisWorker(SimpleWorker):  # type: ignore[misc]
+        stopping = False
+        """SIGTERM (or Ctrl-C) asked it to stop, as opposed to its loop ending on a Redis error."""
+
+        def request_stop(self, signum: int, frame: Any) -> None:
+            self.stopping = True
+            super().request_stop(signum, frame)
+
         def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
             return int(self.job_monitoring_interval * 2 + 2)
 
@@ -402,20 +412,37 @@ def run_worker(context: WorkerContext, redis_url: str, heartbeat: float, queue_n
     # RQ sets long socket timeouts on the connection it is given: not the store's short-timeout one.
     connection = redis.Redis.from_url(redis_url)
     queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
+    from rq.exceptions import StopRequested
+
     interval = max(1, int(round(heartbeat)))
     if logging.getLogger().level > logging.DEBUG:
         logging.getLogger("rq.worker").setLevel(logging.WARNING)  # its maintenance passes log twice every few seconds
-    worker = make_worker_class()(
-        [queue], connection=connection, serializer=JSONSerializer, name=context.name,
-        job_monitoring_interval=interval,
-        maintenance_interval=max(2, interval),  # how often someone looks for jobs of dead workers
-        worker_ttl=max(20, interval * 3 + 15),  # an idle worker wakes this often (minus 15 s) to do that
-    )
+    worker_class = make_worker_class()
     token = _CONTEXT.set(context)
     try:
-        if on_ready is not None:
-            on_ready()
-        worker.work(logging_level=logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel()))
+        for run in itertools.count():
+            worker = worker_class(
+                [queue], connection=connection, serializer=JSONSerializer,
+                name=context.name if not run else f"{context.name}-{run}",  # the old name may still be registered
+                job_monitoring_interval=interval,
+                maintenance_interval=max(2, interval),  # how often someone looks for jobs of dead workers
+                worker_ttl=max(20, interval * 3 + 15),  # an idle worker wakes this often (minus 15 s) to do that
+            )
+            if on_ready is not None and not run:
+                on_ready()
+            try:
+                worker.work(logging_level=logging.getLevelName(logging.getLogger("rq.worker").getEffectiveLevel()))
+            except (redis.RedisError, OSError) as err:  # Redis gone while the loop started
+                _LOGGER.warning("Cannot take jobs: %s", err)
+            if worker.stopping:
+                return
+            # RQ's loop ends on a Redis error it does not retry (e.g. during maintenance): the
+            # voices stay loaded and the worker takes jobs again once Redis answers.
+            _LOGGER.warning("The job loop stopped (is Redis reachable?); taking jobs again in %g s", _RESTART_SECONDS)
+            try:
+                time.sleep(_RESTART_SECONDS)
+            except StopRequested:  # SIGTERM while waiting: RQ's handler is still installed
+                return
     finally:
         _CONTEXT.reset(token)
         connection.close()
