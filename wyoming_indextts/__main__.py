@@ -99,8 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-jobs-queued", type=cli.positive_int, default=100, metavar="N",
                         help="asynchronous jobs that may wait (with --redis-url); beyond, POST /api/tts/jobs answers 503 with Retry-After")
     parser.add_argument("--drain-seconds", type=cli.seconds, default=0.0, metavar="SECONDS",
-                        help="on SIGTERM, stop accepting and let requests in progress finish for up to this long "
-                        "(0: cancel them and exit within 2 s; default: %(default)s)")
+                        help="on SIGTERM, leave the balancer (/health answers 503), stop accepting, and let requests in "
+                        "progress finish for up to this long (0: cancel them and exit within 2 s; default: %(default)s)")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=__version__)
     return parser

@@ -298,15 +298,7 @@ class HttpDoor:
     # -- synthesis ---------------------------------------------------------------------
 
     async def _synthesize(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise RequestError(400, "The body must be a JSON object", "bad-json") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "The body must be a JSON object", "bad-json")
-        audio_format = str(body.get("format") or "wav").lower()
-        if audio_format not in FORMATS:
-            raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+        body, audio_format = await _read_request(request)
         try:
             # The same rules, messages and codes as the Wyoming door and the command line.
             text = self._synthesizer.accept_text(body.get("text"))
@@ -399,15 +391,7 @@ class HttpDoor:
             raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
         if self.draining:
             raise RequestError(503, "This replica is shutting down; send the job to another", "draining")
-        try:
-            body = await request.json()
-        except ValueError:
-            raise RequestError(400, "The body must be a JSON object", "bad-json") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "The body must be a JSON object", "bad-json")
-        audio_format = str(body.get("format") or "wav").lower()
-        if audio_format not in FORMATS:
-            raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+        body, audio_format = await _read_request(request)
         batch = "texts" in body
         texts = body["texts"] if batch else [body.get("text")]
         if not isinstance(texts, list) or not 1 <= len(texts) <= MAX_TEXTS:
@@ -479,6 +463,20 @@ class HttpDoor:
         while True:
             await asyncio.sleep(min(60.0, max(1.0, self._settings.max_age / 4)))
             await asyncio.to_thread(self._clean)
+
+
+async def _read_request(request: web.Request) -> tuple[dict[str, Any], str]:
+    """The JSON object of a synthesis or job request, and its audio format."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise RequestError(400, "The body must be a JSON object", "bad-json") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "The body must be a JSON object", "bad-json")
+    audio_format = str(body.get("format") or "wav").lower()
+    if audio_format not in FORMATS:
+        raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+    return body, audio_format
 
 
 def _streaming_wav_header(rate: int) -> bytes:
