@@ -86,6 +86,9 @@ NOT_OPTIONS = {
     "--http-audio-dir": "generated files stay in the container's private temporary folder",
     "--http-max-files": "housekeeping of those files; the defaults (200 files) bound the disk",
     "--http-max-age": "housekeeping of those files; the defaults (1 hour) bound the disk",
+    "--redis-url": "several replicas share a Redis (docs/SCALING.md); the add-on is one box with its own cache",
+    "--max-jobs-queued": "the job queue exists only with --redis-url",
+    "--drain-seconds": "leaving a load balancer gracefully; the Supervisor runs one add-on behind none",
     "--help": "not a setting",
     "--version": "not a setting",
 }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,6 +27,7 @@ from .synthesis import SynthesisError, SynthesisSettings, Synthesizer, VoiceRequ
 from .voices import VoiceCatalog
 
 if TYPE_CHECKING:
+    from .scale.store import SharedStore
     from .server.http import HttpDoor
 
 _LOGGER = logging.getLogger("wyoming_indextts")
@@ -36,6 +39,8 @@ HTTP_TOKEN_ENV = "INDEXTTS_HTTP_TOKEN"  # the HTTP token when neither --http-tok
 # SIGTERM to exit: Docker and s6 (the Home Assistant add-on) kill soon after; we promise 2 s.
 _STOP_HTTP_SECONDS = 0.5  # aiohttp would otherwise wait up to a minute for HTTP requests in flight
 _STOP_WORKERS_SECONDS = 1.0  # a worker thread stops at its next audio chunk; don't wait longer than this
+_DRAIN_SETTLE_SECONDS = 0.5  # --drain-seconds: this long with nothing in progress means drained
+_DRAIN_LEAVE_SECONDS = 3.0  # --drain-seconds: /health says 503 this long before the ports close (HAProxy: 2 failed 1 s checks)
 
 
 def default_model_dirs() -> list[Path]:
@@ -95,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--http-max-files", type=cli.positive_int, default=200, help="generated audio files kept at most")
     parser.add_argument("--http-max-age", type=cli.seconds, default=3600.0, metavar="SECONDS", help="generated audio files are removed after this long")
     parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides, one 'word pin1 yin1' per line")
+    # Beyond one machine (docs/SCALING.md).
+    parser.add_argument("--redis-url", metavar="URL",
+                        help="share the phrase cache, the HTTP API's audio files and the job queue with other replicas "
+                        "through this Redis, e.g. redis://redis:6379/0 (needs the [redis] extra; off by default)")
+    parser.add_argument("--max-jobs-queued", type=cli.positive_int, default=100, metavar="N",
+                        help="asynchronous jobs that may wait (with --redis-url); beyond, POST /api/tts/jobs answers 503 with Retry-After")
+    parser.add_argument("--drain-seconds", type=cli.seconds, default=0.0, metavar="SECONDS",
+                        help="on SIGTERM, leave the balancer (/health answers 503), stop accepting, and let requests in "
+                        "progress finish for up to this long (0: cancel them and exit within 2 s; default: %(default)s)")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     parser.add_argument("--version", action="version", version=__version__)
     return parser
@@ -109,38 +123,7 @@ async def main(argv: list[str] | None = None) -> None:
     started = time.monotonic()
     http_token = _http_token(parser, args)  # before the voices load: a bad token file fails at once
 
-    frontend = Frontend(lexicon=cli.lexicon_or_exit(parser, args.lexicon))
-    # Every session may use all cores: a lone request gets them all, and with spinning
-    # off (onnx.py) concurrent workers share them instead of fighting (docs/BENCHMARKS.md).
-    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], max(1, args.threads), args.voice)
-    if not catalog.engines:
-        raise SystemExit("No voice could be loaded; see the errors above")
-
-    synthesizer = Synthesizer(
-        catalog,
-        frontend,
-        SynthesisSettings(
-            max_text_chars=args.max_text_chars,
-            max_workers=args.max_workers,
-            speed=args.speed,
-            synthesis_timeout=args.synthesis_timeout or None,
-            sentence_silence=args.sentence_silence,
-            fallback_voices=tuple(args.fallback_voice),
-            max_queue=max(0, args.max_queue),
-            cache_mb=max(0.0, args.cache_mb),
-            cache_dir=args.cache_dir,
-            default_speaker=args.speaker,
-            release_after_idle=args.release_after_idle if args.release_after_idle > 0 else None,
-        ),
-    )
-    # --voice and --speaker by the rules of a request. A voice that exists but failed to load
-    # was logged and replaced by another; a name no folder or package has is a typo.
-    failed = {failure.name for failure in catalog.failures}
-    try:
-        synthesizer.resolve_voice(VoiceRequest() if args.voice in failed else VoiceRequest(args.voice, speaker=args.speaker))
-    except SynthesisError as err:
-        synthesizer.close()
-        parser.error(cli.describe_error(err))
+    synthesizer, store = await load_synthesizer(parser, args)
     server = AsyncServer.from_uri(args.uri)
     if args.zeroconf:
         try:
@@ -153,7 +136,8 @@ async def main(argv: list[str] | None = None) -> None:
     )
     await server.start(handler_factory(synthesizer, wyoming_settings))
     _LOGGER.info(
-        "Ready in %.2f s on %s with voices: %s", time.monotonic() - started, args.uri, ", ".join(e.info.name for e in catalog.engines)
+        "Ready in %.2f s on %s with voices: %s",
+        time.monotonic() - started, args.uri, ", ".join(e.info.name for e in synthesizer.catalog.engines),
     )
     # Installed once serving: a SIGTERM while voices load still ends the process at once (nothing to save).
     stop = asyncio.Event()
@@ -161,11 +145,14 @@ async def main(argv: list[str] | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     preload = asyncio.create_task(_preload(synthesizer, args.preload_phrases)) if args.preload_phrases else None
-    http = _http_door(parser, args, synthesizer, http_token)
+    http = _http_door(parser, args, synthesizer, http_token, store)
     try:
         if http is not None:
             await http.start()
         await stop.wait()
+        if args.drain_seconds > 0:
+            stop.clear()  # a second SIGTERM ends the drain
+            await _drain(server, http, synthesizer, args.drain_seconds, stop)
         _LOGGER.info("Stopping: no new connections; synthesis in progress is cancelled")
     finally:
         # Stop accepting and close every connection: each connection cancels its queued work,
@@ -179,6 +166,8 @@ async def main(argv: list[str] | None = None) -> None:
             except TimeoutError:
                 _LOGGER.warning("HTTP requests still in progress are dropped")
         synthesizer.close()
+        if store is not None:
+            store.close()
 
 
 def _http_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str | None:
@@ -202,7 +191,95 @@ def _http_token(parser: argparse.ArgumentParser, args: argparse.Namespace) -> st
     return token
 
 
-def _http_door(parser: argparse.ArgumentParser, args: argparse.Namespace, synthesizer: Synthesizer, token: str | None) -> "HttpDoor | None":
+async def _drain(server: AsyncServer, http: "HttpDoor | None", synthesizer: Synthesizer, seconds: float, abort: asyncio.Event) -> None:
+    """A rolling restart loses nothing that had started.
+
+    First /health answers 503 "draining" while both ports still accept, so balancers (HAProxy,
+    a Kubernetes readiness probe) take the replica out at their next check without a single
+    connection refused; then the listeners close, and requests in progress get the rest of the
+    grace period. Without the HTTP door there is no check to fail and the listener closes at once.
+    """
+    _LOGGER.info("Draining: leaving the balancer; requests in progress get up to %g s to finish", seconds)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    if http is not None:
+        http.draining = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(abort.wait(), min(_DRAIN_LEAVE_SECONDS, seconds / 2))
+        await http.stop_listening()
+    listener = getattr(server, "_server", None)  # wyoming's AsyncTcpServer/AsyncUnixServer keep their asyncio.Server here
+    if listener is not None:
+        listener.close()  # only the listening socket: open connections go on
+    idle_since: float | None = None
+    while loop.time() < deadline and not abort.is_set():
+        if synthesizer.active_requests:
+            idle_since = None
+        elif idle_since is None:
+            idle_since = loop.time()
+        elif loop.time() - idle_since >= _DRAIN_SETTLE_SECONDS:  # a stream's next sentence would have come by now
+            _LOGGER.info("Drained: nothing in progress")
+            return
+        await asyncio.sleep(0.05)
+    _LOGGER.warning("Drain ended with %d request(s) still in progress; they are cancelled", synthesizer.active_requests)
+
+
+async def load_synthesizer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> "tuple[Synthesizer, SharedStore | None]":
+    """Voices, front end and synthesizer from the flags (the server's and the worker's), with
+    the shared cache in front of Redis when ``--redis-url`` is given."""
+    store = _shared_store(parser, args.redis_url) if args.redis_url else None  # a bad URL fails before voices load
+    frontend = Frontend(lexicon=cli.lexicon_or_exit(parser, args.lexicon))
+    # Every session may use all cores: a lone request gets them all, and with spinning
+    # off (onnx.py) concurrent workers share them instead of fighting (docs/BENCHMARKS.md).
+    catalog = await asyncio.to_thread(VoiceCatalog.discover, [*args.data_dir, *default_model_dirs()], max(1, args.threads), args.voice)
+    if not catalog.engines:
+        raise SystemExit("No voice could be loaded; see the errors above")
+
+    settings = SynthesisSettings(
+        max_text_chars=args.max_text_chars,
+        max_workers=args.max_workers,
+        speed=args.speed,
+        synthesis_timeout=args.synthesis_timeout or None,
+        sentence_silence=args.sentence_silence,
+        fallback_voices=tuple(args.fallback_voice),
+        max_queue=max(0, args.max_queue),
+        cache_mb=max(0.0, args.cache_mb),
+        cache_dir=args.cache_dir,
+        default_speaker=args.speaker,
+        release_after_idle=args.release_after_idle if args.release_after_idle > 0 else None,
+    )
+    cache = None
+    if store is not None:
+        from .cache import PhraseCache
+        from .scale.cache import SharedPhraseCache
+
+        cache = SharedPhraseCache(PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir), store)
+    synthesizer = Synthesizer(catalog, frontend, settings, cache)
+    # --voice and --speaker by the rules of a request. A voice that exists but failed to load
+    # was logged and replaced by another; a name no folder or package has is a typo.
+    failed = {failure.name for failure in catalog.failures}
+    try:
+        synthesizer.resolve_voice(VoiceRequest() if args.voice in failed else VoiceRequest(args.voice, speaker=args.speaker))
+    except SynthesisError as err:
+        synthesizer.close()
+        parser.error(cli.describe_error(err))
+    return synthesizer, store
+
+
+def _shared_store(parser: argparse.ArgumentParser, url: str) -> "SharedStore":
+    try:
+        from .scale.store import SharedStore
+
+        return SharedStore(url)
+    except ImportError:
+        parser.error("--redis-url needs the redis extra: pip install 'wyoming-indextts[redis]'")
+    except ValueError as err:  # not a redis:// (or rediss://, unix://) URL
+        parser.error(f"--redis-url: {err}")
+
+
+def _http_door(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, synthesizer: Synthesizer, token: str | None,
+    store: "SharedStore | None" = None,
+) -> "HttpDoor | None":
     if not args.http_uri:
         return None
     from .server.http import HttpDoor, HttpSettings
@@ -225,7 +302,9 @@ def _http_door(parser: argparse.ArgumentParser, args: argparse.Namespace, synthe
             max_files=args.http_max_files,
             max_age=max(1.0, args.http_max_age),
             max_body_bytes=max(64 * 1024, args.max_text_chars * 4 + 4096),
+            max_jobs_queued=args.max_jobs_queued,
         ),
+        store,
     )
 
 
@@ -265,6 +344,12 @@ def run() -> None:
     # measurable cost (docs/RELIABILITY.md). An explicit MALLOC_ARENA_MAX wins.
     if "MALLOC_ARENA_MAX" not in os.environ:
         limit_arenas(MALLOC_ARENAS)
+    if sys.argv[1:2] == ["worker"]:  # wyoming-indextts worker --redis-url URL: drains the job queue
+        from .scale.worker import run
+
+        run(sys.argv[2:])
+        _exit_when_workers_stop(_STOP_WORKERS_SECONDS)
+        return
     try:
         asyncio.run(main())
     except KeyboardInterrupt:  # Ctrl-C while voices were still loading

@@ -35,7 +35,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass, replace
@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .audio import AudioChunk, resample, silence
-from .cache import CacheStats, PhraseCache, cache_key
+from .cache import AudioCache, CacheStats, PhraseCache, cache_key
 from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
 from .frontend import Frontend, Sentence, Span
 from .frontend.pipeline import split_head
@@ -215,7 +215,9 @@ def release_memory() -> None:
 class Synthesizer:
     """Owns the worker threads and the failure counters; shared by every connection of every door."""
 
-    def __init__(self, catalog: VoiceCatalog, frontend: Frontend, settings: SynthesisSettings = SynthesisSettings()) -> None:
+    def __init__(
+        self, catalog: VoiceCatalog, frontend: Frontend, settings: SynthesisSettings = SynthesisSettings(), cache: AudioCache | None = None
+    ) -> None:
         self.catalog = catalog
         self.frontend = frontend
         self.settings = settings
@@ -223,7 +225,8 @@ class Synthesizer:
         # Plain data behind a lock: updated on the event loop, read by /health from anywhere.
         self._failures: dict[str, VoiceFailures] = {}
         self._failures_lock = threading.Lock()
-        self.cache = PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir)
+        # A shared cache (--redis-url) is built by the caller around a PhraseCache of these settings.
+        self.cache: AudioCache = cache if cache is not None else PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir)
         # Every loaded voice and its version: the disk cache must not outlive a voice change.
         self._voices_signature = sorted((e.info.name, e.info.version, e.info.engine) for e in catalog.engines)
         self._active = 0
@@ -409,13 +412,15 @@ class Synthesizer:
     # -- streaming -----------------------------------------------------------------
 
     async def stream(
-        self, text: str, voice: ResolvedVoice, speed: float | None = None, pad_silence: bool = True
+        self, text: str, voice: ResolvedVoice, speed: float | None = None, pad_silence: bool = True,
+        progress: Callable[[int, int], None] | None = None,
     ) -> AsyncIterator[AudioChunk]:
         """Audio for ``text`` at the voice's rate, sentence by sentence; the first chunk leaves
         before later sentences are done.
 
         A text with nothing speakable yields :func:`nothing_spoken` unless ``pad_silence`` is
-        off (a piece of a longer stream, which ends with audio of its own).
+        off (a piece of a longer stream, which ends with audio of its own). ``progress(done,
+        total)`` hears of each finished sentence (asynchronous jobs report it).
         """
         self.check_text(text)
         config = SynthesisConfig(speed=check_speed(speed or self.settings.speed), speaker=voice.speaker)
@@ -425,10 +430,12 @@ class Synthesizer:
             # synthesized while earlier ones play. (Cached, its two parts are hits too.)
             sentences[:1] = split_head(sentences[0])
         spoken = False
-        for sentence in sentences:
+        for done, sentence in enumerate(sentences, 1):
             async for chunk in self.stream_sentence(sentence, voice, config):
                 spoken = spoken or len(chunk.samples) > 0
                 yield chunk
+            if progress is not None:
+                progress(done, len(sentences))
         if not spoken and pad_silence:
             _LOGGER.info("Nothing to speak in %r; answering with %g s of silence", text[:80], NOTHING_SPOKEN_SECONDS)
             yield nothing_spoken(voice.sample_rate)
@@ -439,7 +446,7 @@ class Synthesizer:
         """One sentence at ``rate`` (default: the voice's), pieces spliced, then the sentence silence."""
         rate = rate or voice.sample_rate
         key = self._cache_key(sentence, voice, config, rate)
-        cached = self.cache.get(key)
+        cached = await self.cache.fetch(key)
         if cached is not None:
             yield AudioChunk(cached, rate)
             return

@@ -8,6 +8,9 @@
     GET  /metrics              Prometheus text format
     GET  /                     web page (and /favicon.svg)
     GET  /static/audio/NAME    files made by synthesize (names generated, never from the request)
+    POST /api/tts/jobs         {"text" | "texts", "voice", ...} → 202 {"id", "state", "status_url"} at once
+                               (with --redis-url; a worker synthesizes it; 503 + Retry-After when the queue is full)
+    GET  /api/tts/jobs/ID      state, progress, attempt, and when finished the audio URL(s)
 
 With a token (``--http-token``), every path but the page and its icon needs
 ``Authorization: Bearer TOKEN``: none → 401, a wrong one → 403. CORS headers only with ``--http-cors``.
@@ -28,11 +31,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .. import __version__
@@ -41,6 +46,13 @@ from ..synthesis import (
     BadFieldError, BadSpeedError, BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError,
     UnknownVoiceError, VoiceRequest, check_speed,
 )
+from ..scale.jobs import MAX_TEXTS, JobRequest, QueueFull, QueueStats
+from ..scale.store import RedisUnavailable
+
+if TYPE_CHECKING:
+    from ..scale.files import SharedAudioFiles
+    from ..scale.jobs import JobQueue
+    from ..scale.store import SharedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,6 +82,8 @@ class HttpSettings:
     max_files: int = 200
     max_age: float = 3600.0
     max_body_bytes: int = 64 * 1024
+    max_jobs_queued: int = 100
+    """Asynchronous jobs that may wait (with Redis); beyond, new ones get 503 + Retry-After."""
 
 
 class RequestError(Exception):
@@ -99,10 +113,42 @@ class _Metrics:
         Gauge("indextts_cache_hit_rate", "Phrase cache hit rate", registry=self.registry).set_function(lambda: synthesizer.cache_stats().hit_rate)
 
 
+class _SharedMetrics:
+    """Redis and the job queue, from the last snapshot (a scrape never waits on Redis)."""
+
+    def __init__(self, door: "HttpDoor") -> None:
+        self._door = door
+
+    def collect(self) -> Any:
+        door = self._door
+        assert door.store is not None
+        store = door.store.stats()
+        yield GaugeMetricFamily("indextts_redis_up", "1 while Redis answers, 0 while this replica serves alone", value=int(store.up))
+        yield CounterMetricFamily("indextts_redis_errors", "Redis calls that failed (each fell back to local)", value=store.errors)
+        yield CounterMetricFamily("indextts_redis_outages", "Times Redis stopped answering", value=store.outages)
+        cache = door.synthesizer.cache_stats()
+        yield CounterMetricFamily("indextts_cache_shared_hits", "Phrase cache hits answered by Redis (another replica's audio)", value=cache.shared_hits)
+        jobs = door.job_stats
+        if jobs is not None:
+            yield GaugeMetricFamily("indextts_jobs_queued", "Asynchronous jobs waiting for a worker", value=jobs.queued)
+            yield GaugeMetricFamily("indextts_jobs_started", "Asynchronous jobs being synthesized", value=jobs.started)
+            yield GaugeMetricFamily("indextts_jobs_oldest_age_seconds", "How long the next job in the queue has waited", value=jobs.oldest_queued_age)
+            yield CounterMetricFamily("indextts_jobs_finished", "Asynchronous jobs finished (all workers)", value=jobs.finished)
+            yield GaugeMetricFamily("indextts_jobs_failed", "Asynchronous jobs that failed and are still on record", value=jobs.failed)
+            yield GaugeMetricFamily("indextts_job_workers", "Workers registered on the job queue", value=jobs.workers)
+
+
 class HttpDoor:
-    def __init__(self, synthesizer: Synthesizer, settings: HttpSettings) -> None:
+    def __init__(self, synthesizer: Synthesizer, settings: HttpSettings, store: "SharedStore | None" = None) -> None:
         self._synthesizer = synthesizer
         self._settings = settings
+        # With Redis (--redis-url): files any replica serves, and the job queue.
+        self.store = store
+        self._files: SharedAudioFiles | None = None
+        self._jobs: JobQueue | None = None
+        self.job_stats: QueueStats | None = None
+        self.draining = False
+        """Set on SIGTERM with --drain-seconds: /health answers 503 so balancers stop sending work."""
         self._started = time.monotonic()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if settings.audio_dir is None:
@@ -112,8 +158,20 @@ class HttpDoor:
             self._audio_dir = settings.audio_dir
             self._audio_dir.mkdir(parents=True, exist_ok=True)
         self._metrics = _Metrics(synthesizer)
+        if store is not None:
+            from ..scale.files import SharedAudioFiles
+            from ..scale.jobs import JobQueue
+
+            self._files = SharedAudioFiles(store, settings.max_age)
+            self._jobs = JobQueue(store, settings.max_jobs_queued)
+            self._metrics.registry.register(_SharedMetrics(self))
         self._runner: web.AppRunner | None = None
         self._cleaner: asyncio.Task[None] | None = None
+        self._job_watch: asyncio.Task[None] | None = None
+
+    @property
+    def synthesizer(self) -> Synthesizer:
+        return self._synthesizer
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -127,6 +185,8 @@ class HttpDoor:
         app.router.add_get("/metrics", self._metrics_view)
         app.router.add_post("/api/tts/synthesize", self._synthesize)
         app.router.add_get("/static/audio/{name}", self._audio_file)
+        app.router.add_post("/api/tts/jobs", self._submit_job)
+        app.router.add_get("/api/tts/jobs/{id}", self._job_status)
         if self._settings.cors_origin:
             app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
         return app
@@ -136,11 +196,20 @@ class HttpDoor:
         await self._runner.setup()
         await web.TCPSite(self._runner, self._settings.host, self._settings.port).start()
         self._cleaner = asyncio.create_task(self._clean_periodically())
+        if self._jobs is not None:
+            self._job_watch = asyncio.create_task(self._watch_jobs())
         _LOGGER.info("HTTP API on http://%s:%s/", self._settings.host, self._settings.port)
 
+    async def stop_listening(self) -> None:
+        """No new connections; those open are served to the end of their requests."""
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
+
     async def stop(self) -> None:
-        if self._cleaner is not None:
-            self._cleaner.cancel()
+        for task in (self._cleaner, self._job_watch):
+            if task is not None:
+                task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._tempdir is not None:
@@ -169,6 +238,8 @@ class HttpDoor:
         if self._settings.cors_origin and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = self._settings.cors_origin
             response.headers["Vary"] = "Origin"
+        if self.draining and not response.prepared:
+            response.headers["Connection"] = "close"  # the client's next request goes to another replica
         self._metrics.requests.labels(endpoint, str(response.status)).inc()
         return response
 
@@ -219,19 +290,35 @@ class HttpDoor:
             name: {"errors": f.errors, "timeouts": f.timeouts, "truncated": f.truncated, "last_error": f.last_error}
             for name, f in self._synthesizer.failure_counts().items()
         }
-        return web.json_response(
-            {
-                "status": "ok" if self._synthesizer.catalog.engines else "no-voices",
-                "version": __version__,
-                "uptime": round(time.monotonic() - self._started, 1),
-                "voices_loaded": [e.info.name for e in self._synthesizer.catalog.engines],
-                "voices_failed": [{"name": f.name, "reason": f.reason} for f in self._synthesizer.catalog.failures],
-                "active_requests": self._synthesizer.active_requests,
-                "queue_length": self._synthesizer.queue_length,
-                "cache": {"hit_rate": round(cache.hit_rate, 4), "hits": cache.hits, "misses": cache.misses, "entries": cache.entries, "bytes": cache.bytes},
-                "fallbacks": failures,
+        status = "ok" if self._synthesizer.catalog.engines else "no-voices"
+        if self.draining:
+            status = "draining"
+        shared: dict[str, Any] = {}
+        if self.store is not None:
+            store = self.store.stats()
+            shared["redis"] = {"up": store.up, "errors": store.errors, "outages": store.outages}
+            shared["cache"] = {"shared_hits": cache.shared_hits}
+            await self._refresh_job_stats()
+            jobs = self.job_stats
+            shared["jobs"] = {"available": False} if jobs is None or not store.up else {
+                "available": True, "queued": jobs.queued, "started": jobs.started, "oldest_queued_age": round(jobs.oldest_queued_age, 1),
+                "finished": jobs.finished, "failed": jobs.failed, "workers": jobs.workers, "limit": self._settings.max_jobs_queued,
             }
-        )
+        body: dict[str, Any] = {
+            "status": status,
+            "version": __version__,
+            "uptime": round(time.monotonic() - self._started, 1),
+            "voices_loaded": [e.info.name for e in self._synthesizer.catalog.engines],
+            "voices_failed": [{"name": f.name, "reason": f.reason} for f in self._synthesizer.catalog.failures],
+            "active_requests": self._synthesizer.active_requests,
+            "queue_length": self._synthesizer.queue_length,
+            "cache": {"hit_rate": round(cache.hit_rate, 4), "hits": cache.hits, "misses": cache.misses, "entries": cache.entries, "bytes": cache.bytes},
+            "fallbacks": failures,
+        }
+        for section, values in shared.items():
+            body[section] = {**body.get(section, {}), **values}
+        # Balancers take a replica out on anything but 200: no voice, or going away.
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self._metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -239,15 +326,7 @@ class HttpDoor:
     # -- synthesis ---------------------------------------------------------------------
 
     async def _synthesize(self, request: web.Request) -> web.StreamResponse:
-        try:
-            body = await request.json()
-        except ValueError:
-            raise RequestError(400, "The body must be a JSON object", "bad-json") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "The body must be a JSON object", "bad-json")
-        audio_format = str(body.get("format") or "wav").lower()
-        if audio_format not in FORMATS:
-            raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+        body, audio_format = await _read_request(request)
         try:
             # The same rules, messages and codes as the Wyoming door and the command line.
             text = self._synthesizer.accept_text(body.get("text"))
@@ -301,19 +380,97 @@ class HttpDoor:
         rate = voice.sample_rate
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         name = f"{uuid.uuid4().hex}.{FORMATS[audio_format][1]}"
-        data = await asyncio.to_thread(_encode, audio, rate, audio_format)
-        await asyncio.to_thread((self._audio_dir / name).write_bytes, data)
-        await asyncio.to_thread(self._clean)
+        data = await asyncio.to_thread(encode_file, audio, rate, audio_format)
+        await self._save_audio(name, data)
         return web.json_response({"audio_url": f"/static/audio/{name}", "duration": round(len(audio) / rate, 3), "sample_rate": rate, "format": audio_format})
 
     async def _audio_file(self, request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
         if not _AUDIO_NAME.match(name):  # generated names only: no path can be smuggled in
             raise RequestError(404, "No such audio file", "not-found")
+        content_type = FORMATS[name.rsplit(".", 1)[1]][0]
         path = self._audio_dir / name
-        if not path.is_file():
-            raise RequestError(404, "No such audio file (files are removed after a while)", "not-found")
-        return web.FileResponse(path, headers={"Content-Type": FORMATS[name.rsplit(".", 1)[1]][0]})
+        if path.is_file():
+            return web.FileResponse(path, headers={"Content-Type": content_type})
+        if self._files is not None:  # made by another replica or a worker
+            try:
+                data = await self._files.load(name)
+            except RedisUnavailable:
+                raise RequestError(503, "Audio files are shared through Redis, which does not answer; try again shortly", "redis-unavailable") from None
+            if data is not None:
+                return web.Response(body=data, headers={"Content-Type": content_type})
+        raise RequestError(404, "No such audio file (files are removed after a while)", "not-found")
+
+    async def _save_audio(self, name: str, data: bytes) -> None:
+        """Into Redis, where every replica finds it; on this replica's disk only if Redis fails."""
+        if self._files is not None:
+            try:
+                await self._files.save(name, data)
+                return
+            except RedisUnavailable:
+                _LOGGER.warning("Audio file %s kept on this replica only (Redis does not answer)", name)
+        await asyncio.to_thread((self._audio_dir / name).write_bytes, data)
+        await asyncio.to_thread(self._clean)
+
+    # -- asynchronous jobs -------------------------------------------------------------
+
+    async def _submit_job(self, request: web.Request) -> web.Response:
+        if self._jobs is None:
+            raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
+        if self.draining:
+            raise RequestError(503, "This replica is shutting down; send the job to another", "draining")
+        body, audio_format = await _read_request(request)
+        batch = "texts" in body
+        texts = body["texts"] if batch else [body.get("text")]
+        if not isinstance(texts, list) or not 1 <= len(texts) <= MAX_TEXTS:
+            raise RequestError(400, f"texts must be a list of 1 to {MAX_TEXTS} texts", "bad-field")
+        try:
+            job = JobRequest(
+                texts=tuple(self._synthesizer.accept_text(text) for text in texts),
+                format=audio_format,
+                speed=None if body.get("speed") is None else check_speed(body["speed"]),
+                voice=body.get("voice") or None, language=body.get("language"), speaker=body.get("speaker"), batch=batch,
+            )
+            self._synthesizer.resolve_voice(VoiceRequest(job.voice, job.language, job.speaker))  # the workers load the same voices
+        except SynthesisError as err:
+            raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
+        try:
+            job_id = await self._jobs.enqueue(job)
+        except QueueFull as err:
+            response = web.json_response({"error": str(err), "code": "queue-full"}, status=503)
+            response.headers["Retry-After"] = str(err.retry_after)
+            return response
+        except RedisUnavailable:
+            raise RequestError(503, "The job queue (Redis) does not answer; try again shortly", "redis-unavailable") from None
+        return web.json_response({"id": job_id, "state": "queued", "status_url": f"/api/tts/jobs/{job_id}"}, status=202)
+
+    async def _job_status(self, request: web.Request) -> web.Response:
+        if self._jobs is None:
+            raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
+        job_id = request.match_info["id"]
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise RequestError(404, "No such job", "not-found")
+        try:
+            status = await self._jobs.status(job_id)
+        except RedisUnavailable:
+            raise RequestError(503, "The job queue (Redis) does not answer; try again shortly", "redis-unavailable") from None
+        if status is None:
+            raise RequestError(404, "No such job (finished jobs are forgotten with their audio)", "not-found")
+        return web.json_response(status)
+
+    async def _refresh_job_stats(self) -> None:
+        if self._jobs is None:
+            return
+        try:
+            self.job_stats = await self._jobs.stats()
+        except RedisUnavailable:
+            self.job_stats = None
+
+    async def _watch_jobs(self) -> None:
+        """Queue length and job age for /metrics, and the finishing rate behind Retry-After."""
+        while True:
+            await self._refresh_job_stats()
+            await asyncio.sleep(5.0)
 
     # -- cleanup -----------------------------------------------------------------------
 
@@ -336,6 +493,20 @@ class HttpDoor:
             await asyncio.to_thread(self._clean)
 
 
+async def _read_request(request: web.Request) -> tuple[dict[str, Any], str]:
+    """The JSON object of a synthesis or job request, and its audio format."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise RequestError(400, "The body must be a JSON object", "bad-json") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "The body must be a JSON object", "bad-json")
+    audio_format = str(body.get("format") or "wav").lower()
+    if audio_format not in FORMATS:
+        raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+    return body, audio_format
+
+
 def _streaming_wav_header(rate: int) -> bytes:
     """A WAV header whose sizes say 'unknown' (0xFFFFFFFF), as streaming players accept."""
     unknown = 0xFFFFFFFF
@@ -346,7 +517,8 @@ def _streaming_wav_header(rate: int) -> bytes:
     )
 
 
-def _encode(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+def encode_file(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+    """A whole text's audio as the file a client downloads (the door's and the job workers')."""
     if audio_format == "pcm":
         return float_to_pcm16(audio)
     buffer = io.BytesIO()
