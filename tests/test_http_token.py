@@ -72,7 +72,10 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield client
 
 
-PROTECTED = [("GET", "/api/voices"), ("GET", "/health"), ("GET", "/metrics"), ("POST", "/api/tts/synthesize"), ("GET", "/static/audio/" + "0" * 32 + ".wav")]
+PROTECTED = [
+    ("GET", "/api/voices"), ("GET", "/health"), ("GET", "/metrics"), ("POST", "/api/tts/synthesize"),
+    ("GET", "/static/audio/" + "0" * 32 + ".wav"), ("POST", "/api/tts/jobs"), ("GET", "/api/tts/jobs/" + "0" * 32),
+]
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
