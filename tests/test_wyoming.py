@@ -215,3 +215,19 @@ async def test_client_vanishing_mid_stream_does_not_hurt_the_next(server: Server
     assert received.types[-1] == "audio-stop"
     assert speech_like(received.audio, received.rate)
     assert server.process.poll() is None
+
+
+async def test_a_client_resetting_after_describe_leaves_no_traceback(server: ServerProcess) -> None:
+    """A health check that sends describe and resets at once (SO_LINGER 0) must not leave an
+    unhandled ConnectionResetError in the server's log."""
+    import socket
+    import struct
+
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.sendall(b'{"type": "describe"}\n' * 50)
+    await asyncio.sleep(0.5)
+    assert (await describe(server.port)).type == "info"
+    assert "Task exception was never retrieved" not in server.log
+    assert "Traceback" not in server.log

@@ -171,7 +171,10 @@ class WyomingEventHandler(AsyncEventHandler):
                     else:
                         await self._queue(_Job("reject", error=BadRequestError(event)))
                     continue
-                if not await self.handle_event(event):
+                try:
+                    if not await self.handle_event(event):
+                        break
+                except ConnectionError:  # the client left while we answered (a describe, say)
                     break
         finally:
             # The client is gone: whatever it queued is cancelled, down to the worker threads.
