@@ -26,10 +26,11 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /usr/src/wyoming-indextts
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY wyoming_indextts ./wyoming_indextts
 COPY models ./models
-# Editable: the server finds the voices in models/ next to its package.
+# Editable: the server finds the Chinese voice in models/ next to its package, so the image
+# holds its 23 MB once (a wheel install carries it inside the package: tests/test_package.py).
 # The import check fails the build, not the first request, when the runtime cannot load.
 # The front end's compact dictionaries are built here (into ~/.cache/wyoming-indextts), not
 # at the first start.

@@ -2,7 +2,8 @@
 
     python benchmarks/frontend.py [--data ../shared/data]
 
-TN accuracy on tn/zh_dev.tsv, polyphone accuracy on CPP dev, Baker syllable error rate and
+TN accuracy on tn/zh_dev.tsv, Home Assistant text on benchmarks/data/zh_home_assistant.tsv
+(``frontend_ha.py``), polyphone accuracy on CPP dev, Baker syllable error rate and
 prosodic-boundary F1 on 008001–009000 (held out from the prosody model; in-sample for the tone
 files, which learn from 000001–009000: docs/BENCHMARKS.md gives their blind figure), pypinyin
 baselines measured in the same run, time per sentence, and the inspection command's time for
@@ -34,6 +35,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tools"))
 
 from frontend_g2p import evaluate_baker, evaluate_cpp, evaluate_polyphones, read_baker, read_everyday  # noqa: E402
+from frontend_ha import evaluate as evaluate_home_assistant  # noqa: E402
 from frontend_prosody import evaluate as evaluate_prosody  # noqa: E402
 from frontend_tn import evaluate as evaluate_tn  # noqa: E402
 from report import write_section  # noqa: E402
@@ -113,6 +115,7 @@ def main() -> None:
     baker_text = [re.sub(r"#\d", "", text) for _, text, _ in read_baker(baker, HELD_OUT)]
     frontend_baker, frontend_cpp = frontend_ms(baker_text), frontend_ms(cpp_sentences[:1000])
     analyser = analyser_cost(cpp_sentences[:1000])
+    home = evaluate_home_assistant()
 
     def f1(result: dict, level: str) -> str:
         return f"{result[level]['F1']:.3f}"
@@ -132,6 +135,7 @@ def main() -> None:
             f"| tones as spoken: Baker syllable error rate, 008001–009000 (in-sample: tone files learned from 000001–009000; blind figure below) | {ser['ser']:.2%} | pypinyin {ser_base['ser']:.2%}, with its tone_sandhi {ser_sandhi['ser']:.2%} | ≤ 2.5 % |",
             f"| prosody F1 #1 / #2 / #3, **exact level** (as judged), 008001–009000 (held out) | {levels(prosody['model'], 'exact')} | rules {levels(prosody['rules'], 'exact')} | ≥ 0.90 / 0.65 / 0.88 (009001–010000) |",
             f"| prosody F1 #1 / #2 / #3, boundary ≥ k (other, more lenient), same utterances | {levels(prosody['model'], '')} | rules {levels(prosody['rules'], '')} | – |",
+            f"| Home Assistant text: sentences fully right (ours, n={home['n']}: reading, 一 as a digit, no boundary inside numbers and units; written while fixing them, not blind) | {home['accuracy']:.1%} (reading {home['reading']:.1%}, tones {home['tones']:.1%}, boundaries {home['boundaries']:.1%}) | – | ≥ 95 % (held-out) |",
             f"| TN time per sentence | {tn['ms_per_sentence']:.3f} ms | – | < 1 ms |",
             f"| G2P time per sentence (CPP) | {cpp['ms_per_sentence']:.2f} ms | – | ≤ 3 ms |",
             f"| prosody time per sentence | {prosody['model']['ms_per_sentence']:.2f} ms | – | – |",

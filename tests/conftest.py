@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,9 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
 from wyoming.info import Describe
+
+# Miniature model folders of sherpa-onnx's releases, built once per session (tests/sherpa_fixtures.py).
+from sherpa_fixtures import sherpa_folders  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -54,14 +57,16 @@ class ServerProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
 
-def start_server(tmp_dir: Path, *extra_args: str, timeout: float = 60.0) -> ServerProcess:
-    """Start ``python -m wyoming_indextts`` and wait until it answers ``describe``."""
+def start_server(
+    tmp_dir: Path, *extra_args: str, timeout: float = 60.0, command: Sequence[str] = (sys.executable, "-m", "wyoming_indextts"), cwd: Path = REPO,
+) -> ServerProcess:
+    """Start ``python -m wyoming_indextts`` (or another ``command``) and wait until it answers ``describe``."""
     port = free_port()
     log_path = tmp_dir / f"server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "wyoming_indextts", "--uri", f"tcp://127.0.0.1:{port}", *extra_args],
-        cwd=REPO,
+        [*command, "--uri", f"tcp://127.0.0.1:{port}", *extra_args],
+        cwd=cwd,
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

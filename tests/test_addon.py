@@ -46,12 +46,54 @@ SAMPLE_OPTIONS: dict[str, Any] = {
     "speed": 1.2,
     "sentence_silence": 0.3,
     "fallback_voices": ["en_US-joe-medium", "espeak-ng"],
+    "synthesis_timeout": 30.0,
+    "lexicon": "lexicon.txt",
+    "max_text_chars": 800,
     "cache_mb": 64,
     "preload_phrases": ["客厅的灯已打开。", "Good morning"],
     "max_workers": 3,
+    "threads": 1 if (os.cpu_count() or 1) > 1 else 2,  # the server default is the number of cores
+    "max_queue": 8,
+    "idle_timeout": 0.0,
+    "stream_timeout": 45.0,
+    "release_after_idle": 0.0,
     "http_api": True,
+    "http_token": "my-own-token",
+    "http_cors": "http://192.168.1.10:3000",
     "debug_logging": True,
 }
+# Options that only matter with the HTTP door on: checked against a base with it on.
+NEEDS_HTTP_API = {"http_token", "http_cors"}
+
+# Each add-on option and the server flag it sets (the run script maps one to the other).
+OPTION_FLAGS = {
+    "voice": "--voice", "speaker": "--speaker", "speed": "--speed", "sentence_silence": "--sentence-silence",
+    "fallback_voices": "--fallback-voice", "synthesis_timeout": "--synthesis-timeout", "lexicon": "--lexicon",
+    "max_text_chars": "--max-text-chars", "cache_mb": "--cache-mb", "preload_phrases": "--preload-phrases",
+    "max_workers": "--max-workers", "threads": "--threads", "max_queue": "--max-queue", "idle_timeout": "--idle-timeout",
+    "stream_timeout": "--stream-timeout", "release_after_idle": "--release-after-idle", "http_api": "--http-uri", "http_token": "--http-token-file",
+    "http_cors": "--http-cors", "debug_logging": "--debug",
+}
+# Server flags that are no add-on option, each for a reason. A flag added to the server later
+# fails test_every_server_flag_is_an_option_or_fixed_on_purpose until it is one or the other.
+NOT_OPTIONS = {
+    "--uri": "fixed to tcp://0.0.0.0:10200 in the container; the host port is set under Network",
+    "--data-dir": "fixed to /share/indextts, where users put their voices",
+    "--cache-dir": "fixed to /data/cache, the add-on's own storage, kept across restarts",
+    "--zeroconf": "the Supervisor's discovery announces the add-on to Home Assistant",
+    "--samples-per-chunk": "framing of the audio stream; Home Assistant plays any chunk size",
+    "--http-token": "the token travels in a file (--http-token-file): the command line is logged",
+    "--http-audio-dir": "generated files stay in the container's private temporary folder",
+    "--http-max-files": "housekeeping of those files; the defaults (200 files) bound the disk",
+    "--http-max-age": "housekeeping of those files; the defaults (1 hour) bound the disk",
+    "--redis-url": "several replicas share a Redis (docs/SCALING.md); the add-on is one box with its own cache",
+    "--max-jobs-queued": "the job queue exists only with --redis-url",
+    "--drain-seconds": "leaving a load balancer gracefully; the Supervisor runs one add-on behind none",
+    "--help": "not a setting",
+    "--version": "not a setting",
+}
+# Options whose 0 means "the server's own default" (one per CPU core) rather than the value 0.
+ZERO_MEANS_SERVER_DEFAULT = {"max_workers", "threads"}
 
 # Stand-in for bashio: the functions the scripts call, printing what bashio prints
 # (null for a missing value, one item a line for a list, true/false for a bool).
@@ -114,7 +156,10 @@ def test_config_declares_what_home_assistant_needs() -> None:
     assert config["discovery"] == ["wyoming"]
     assert set(config["arch"]) == {"amd64", "aarch64"}
     assert {"10200/tcp", "8080/tcp"} <= set(config["ports"])
-    assert "[PORT:8080]" in config["webui"]
+    # "Open web UI" only if it can lead somewhere: the HTTP door on and its port published by default.
+    if "webui" in config:
+        port = re.search(r"\[PORT:(\d+)\]", config["webui"])
+        assert port and config["ports"][f"{port.group(1)}/tcp"] is not None and config["options"]["http_api"] is True
     shares = [m for m in config["map"] if (m.get("type") if isinstance(m, dict) else m.split(":")[0]) == "share"]
     assert shares, "user voices come from /share/indextts"
     assert config["version"] == _project_version()
@@ -142,6 +187,25 @@ def test_every_option_has_a_schema_a_translation_a_doc_and_reaches_the_run_scrip
     assert set(_yaml("translations/en.yaml")["network"]) == set(config["ports"])
 
 
+def test_every_server_flag_is_an_option_or_fixed_on_purpose() -> None:
+    config = _yaml("config.yaml")
+    assert set(OPTION_FLAGS) == set(config["options"])
+    mapped, fixed, known = set(OPTION_FLAGS.values()), set(NOT_OPTIONS), _parser_flags() - {"-h"}
+    assert not mapped & fixed
+    assert mapped | fixed == known, f"neither an add-on option nor fixed on purpose: {sorted(known - mapped - fixed)}; gone: {sorted((mapped | fixed) - known)}"
+    run = RUN_SCRIPT.read_text(encoding="utf-8")
+    assert all(flag in run for flag in mapped), sorted(f for f in mapped if f not in run)
+    # An option's default is the server's default, so the add-on behaves as the documented server.
+    defaults = vars(build_parser().parse_args([]))
+    for option, flag in OPTION_FLAGS.items():
+        action = next(a for a in build_parser()._actions if flag in a.option_strings)
+        value, server = config["options"][option], defaults[action.dest]
+        if option in ZERO_MEANS_SERVER_DEFAULT:
+            assert value == 0, option
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert value == server, f"{option}: add-on {value}, server {server}"
+
+
 def test_every_flag_the_image_passes_exists_in_the_server() -> None:
     """Flags added to the parser later are checked by the same test; removed ones fail it."""
     known = _parser_flags()
@@ -151,6 +215,20 @@ def test_every_flag_the_image_passes_exists_in_the_server() -> None:
         assert used <= known, f"{path.name}: {sorted(used - known)}"
     compose = _yaml("docker-compose.yml")["services"]["indextts"]
     assert {a for a in compose["command"] if a.startswith("--")} <= known
+
+
+def test_compose_publishes_the_http_api_only_on_loopback_or_with_a_token() -> None:
+    service = _yaml("docker-compose.yml")["services"]["indextts"]
+    command = service["command"]
+    http_uri = command[command.index("--http-uri") + 1]
+    http_port = http_uri.rsplit(":", 1)[1].strip("/")
+    environment = service.get("environment") or {}
+    has_token = "INDEXTTS_HTTP_TOKEN" in environment or bool({"--http-token", "--http-token-file"} & set(command))
+    published = [str(p) for p in service["ports"] if str(p).rsplit(":", 1)[-1] == http_port]
+    assert published, "the example shows the HTTP door"
+    for mapping in published:
+        host_ip = mapping.split(":")[0] if mapping.count(":") == 2 else ""
+        assert host_ip == "127.0.0.1" or has_token, f"{mapping}: the open HTTP API would be reachable from the network"
 
 
 def test_build_images_cover_every_architecture() -> None:
@@ -254,13 +332,18 @@ def test_run_script_maps_every_option_to_the_server(tmp_path: Path) -> None:
     assert base["preload_phrases"] is None and base["http_uri"] is None and base["debug"] is False
     assert base["max_workers"] == build_parser().parse_args([]).max_workers  # 0: the server's own default
 
+    (tmp_path / "http").mkdir()
+    base_http = _server_args(tmp_path / "http", {**defaults, "http_api": True})
+    base_http.pop("_root")
     for option, value in SAMPLE_OPTIONS.items():
         folder = tmp_path / option
         folder.mkdir()
-        args = _server_args(folder, {**defaults, option: value})
+        before = base_http if option in NEEDS_HTTP_API else base
+        args = _server_args(folder, {**defaults, "http_api": option in NEEDS_HTTP_API, option: value})
         args.pop("_root")
-        changed = {k for k in args if args[k] != base[k] and k not in ("data_dir", "cache_dir", "preload_phrases")}
+        changed = {k for k in args if args[k] != before[k] and k not in ("data_dir", "cache_dir", "preload_phrases", "http_token_file")}
         changed |= {"preload_phrases"} if args["preload_phrases"] is not None else set()
+        changed |= {"http_token_file"} if Path(args["http_token_file"] or "").name != Path(before["http_token_file"] or "").name else set()
         assert changed, f"option {option} changes nothing the server sees"
 
     (tmp_path / "full").mkdir()
@@ -268,9 +351,41 @@ def test_run_script_maps_every_option_to_the_server(tmp_path: Path) -> None:
     assert full["voice"] == "en_US-joe-medium" and full["speaker"] == "3"
     assert full["speed"] == 1.2 and full["sentence_silence"] == 0.3
     assert full["fallback_voice"] == ["en_US-joe-medium", "espeak-ng"]
-    assert full["cache_mb"] == 64 and full["max_workers"] == 3
-    assert full["http_uri"] == "http://0.0.0.0:8080" and full["debug"] is True
+    assert full["cache_mb"] == 64 and full["max_workers"] == 3 and full["threads"] == SAMPLE_OPTIONS["threads"] and full["max_queue"] == 8
+    assert full["synthesis_timeout"] == 30.0 and full["max_text_chars"] == 800
+    assert full["idle_timeout"] == 0.0 and full["release_after_idle"] == 0.0
+    assert full["lexicon"] == f"{full['_root']}/share/indextts/lexicon.txt"  # a bare name is a file in /share/indextts
+    assert full["http_uri"] == "http://0.0.0.0:8080" and full["http_cors"] == "http://192.168.1.10:3000" and full["debug"] is True
+    assert Path(full["http_token_file"]).read_text(encoding="utf-8").strip() == "my-own-token"
+    assert full["http_token"] is None  # never on the command line, which the add-on logs
     assert Path(full["preload_phrases"]).read_text(encoding="utf-8").splitlines() == SAMPLE_OPTIONS["preload_phrases"]
+
+
+def test_http_door_of_the_add_on_is_locked_with_a_token_made_once(tmp_path: Path) -> None:
+    """http_api on without http_token: a random token, kept in /data across restarts, shown in the
+    log (the user needs it) but not in the logged command line; readable by the owner only."""
+    options = {**_yaml("config.yaml")["options"], "http_api": True}
+    tokens, logs = [], []
+    for start in ("first", "second"):
+        folder = tmp_path / start
+        folder.mkdir()
+        if start == "second":  # the same add-on data folder, as after a restart
+            shutil.copytree(tmp_path / "first/root/data", folder / "root/data")
+        root, staged = _stage(folder, RUN_SCRIPT)
+        dump = folder / "dump.py"
+        dump.write_text(ARGS_DUMP, encoding="utf-8")
+        _fake_python(root, f'exec "{sys.executable}" "{dump}" "$@"')
+        result = _bashio(folder, staged, options, env={"ARGS_OUT": str(folder / "args.json")}, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        args = json.loads((folder / "args.json").read_text(encoding="utf-8"))
+        token_file = Path(args["http_token_file"])
+        assert token_file.parent == root / "data" and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        tokens.append(token_file.read_text(encoding="utf-8"))
+        logs.append(result.stderr)
+    assert re.fullmatch(r"[0-9a-f]{32}", tokens[0]) and tokens[1] == tokens[0]
+    for log in logs:
+        started = next(line for line in log.splitlines() if "Starting wyoming-indextts" in line)
+        assert tokens[0] not in started and tokens[0] in log
 
 
 def test_run_script_starts_the_server_that_stops_on_sigterm(tmp_path: Path) -> None:

@@ -93,6 +93,7 @@ def test_frontend_never_raises_on_odd_text() -> None:
     [
         ("3+5=8。", "zh", "三加五等于八。"),  # no Chinese characters, but Chinese punctuation
         ("12:30。", "zh", "十二点三十分。"),
+        ("PM2.5：35。", "zh", "PM二点五：三十五。"),  # an acronym is letters, not an English word
         ("The door is open。", "en", "The door is open。"),  # Latin words: English despite the full stop
         ("3+5=8", "en", "3+5=8"),  # nothing says Chinese: left to the English voice
     ],

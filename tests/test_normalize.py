@@ -86,10 +86,34 @@ from wyoming_indextts.frontend.normalize import normalize_zh
         ("24.11.2025", "二零二五年十一月二十四日"), ("温度为23 ° C", "温度为二十三摄氏度"),
         ("-0.0℃", "零点零摄氏度"),
         # 二 where 2 is a place or a rank, not a count
-        # spaces around numbers, as templates write them; rates after prices
-        ("已开启 2 小时", "已开启 两 小时"), ("2025 年 12 月", "二零二五 年 十二 月"), ("风速 3.4 米/秒", "风速 三点四米每秒"),
-        ("电费 ￥0.56/度", "电费 零点五六元每度"),
+        # spaces a template puts around numbers are not pauses; rates after prices
+        ("已开启 2 小时", "已开启两小时"), ("2025 年 12 月", "二零二五年十二月"), ("风速 3.4 米/秒", "风速三点四米每秒"),
+        ("电费 ￥0.56/度", "电费零点五六元每度"), ("餐厅在 2 层", "餐厅在二层"), ("快递放在 101 室", "快递放在幺零幺室"),
         ("2年级", "二年级"), ("电梯到达2层", "电梯到达二层"), ("餐厅在2层", "餐厅在二层"), ("这栋楼有2层", "这栋楼有两层"),
+        # Home Assistant timestamps: the local time, no offset, no fractional seconds
+        ("2025-06-01T09:00:00+08:00", "二零二五年六月一日九点"), ("06:12:00+08:00", "六点十二分"),
+        ("2025-06-01 09:00:00.123456+08:00", "二零二五年六月一日 九点"), ("2025-06-01T09:00Z", "二零二五年六月一日九点"),
+        ("12:30:00-13:00:00", "十二点三十分到十三点"), ("时区UTC+8", "时区UTC加八"),
+        # durations: where the words say so, a lone 0 hour (timedelta), timedelta with days
+        ("系统已运行 1:30:00", "系统已运行一小时三十分钟"), ("0:05:30", "五分三十秒"), ("26:30:00", "二十六小时三十分钟"),
+        ("已运行 3 days, 4:05:06", "已运行三天四小时五分六秒"), ("0:21:00后", "二十一分钟后"),
+        # versions: after 版本/固件/v or a product name, before 版, in a sentence about versions
+        ("Home Assistant已经更新到2025.3.2版本", "Home Assistant已经更新到二零二五点三点二版本"),
+        ("Home Assistant 2025.3版本", "Home Assistant 二零二五点三版本"), ("Supervisor 2025.03.1", "Supervisor 二零二五点零三点一"),
+        ("固件版本v2.1.0", "固件版本v二点一点零"), ("有新版本可用：2025.7.1", "有新版本可用：二零二五点七点一"),
+        ("ESPHome 2025.11.1", "ESPHome 二零二五点十一点一"), ("2025.7.1到期", "二零二五年七月一日到期"),
+        # addresses: IPv4 and port, MAC pairs
+        ("192.168.1.10:8123", "一九二点一六八点一点一零冒号八一二三"), ("MAC A4:C1:38:5F:2B:9E", "MAC A四、C幺、三八、五F、二B、九E"),
+        # Home Assistant's unit strings
+        ("35 µg/m³", "三十五微克每立方米"), ("95.3 Mbit/s", "九十五点三兆比特每秒"), ("1.2 GiB", "一点二吉字节"),
+        ("801 ppm", "八百零一PPM"), ("1013 hPa", "一千零一十三百帕"), ("15.2 kWh/100km", "十五点二千瓦时每百公里"),
+        # slashes: 每 between units, a pause with spaces around, 或 between words, never a bare symbol
+        ("41微克/立方米", "四十一微克每立方米"), ("1,100 转/分钟", "一千一百转每分钟"), ("1.21 元/kWh", "一点二一元每千瓦时"),
+        ("单位：元/度", "单位：元每度"), ("开/关", "开或关"), ("23.5°C / 45%", "二十三点五摄氏度，百分之四十五"),
+        ("TCP/IP", "TCP斜杠IP"),
+        # strftime's zero-padded Chinese dates; days without time; a price per unit after the number
+        ("2025年06月01日09时05分", "二零二五年六月一日九时零五分"), ("1 day, 0:00:00", "一天"),
+        ("0.25 €/kWh", "零点二五欧元每千瓦时"), ("距离 1.2 mi", "距离一点二英里"),
     ],
 )
 def test_category(text: str, reading: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 
+import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
@@ -156,22 +157,38 @@ async def _raw(port: int, payload: bytes, expect: int = 1, timeout: float = 10) 
     return events
 
 
-async def test_malformed_events_get_errors_and_the_connection_survives(server: ServerProcess) -> None:
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"this is not json",
+        b'["a list"]',
+        b'{"data": {}}',
+        b'{"type": "synthesize", "data": {"text": 42}}',
+        b'{"type": "synthesize", "data": {}}',
+        b'{"type": "synthesize", "data": {"text": "\\u4f60", "voice": "zh_CN-baker"}}',
+    ],
+)
+async def test_a_malformed_request_gets_an_error_and_the_end(server: ServerProcess, line: bytes) -> None:
+    """The client waits for audio that will not come: the error, then our side closes at once
+    (Home Assistant ignores errors and would wait for audio-stop)."""
+    started = time.monotonic()
+    events = await _raw(server.port, line + b"\n", expect=5)
+    assert [e["type"] for e in events] == ["error"]
+    assert isinstance(events[0]["data"], dict) and events[0]["data"]["text"]
+    assert time.monotonic() - started < 2.0
+
+
+async def test_stray_events_get_errors_and_the_connection_survives(server: ServerProcess) -> None:
+    """Events nobody waits on are answered with an error, and the connection goes on serving."""
     payload = (
-        b"this is not json\n"
-        b'["a list"]\n'
-        b'{"data": {}}\n'
-        b'{"type": "synthesize", "data": {"text": 42}}\n'
-        b'{"type": "synthesize", "data": {}}\n'
         b'{"type": "no-such-event"}\n'
         b'{"type": "synthesize-chunk", "data": {"text": "x"}}\n'
         b'{"type": "synthesize-stop"}\n'
         b'{"type": "describe"}\n'
     )
-    events = await _raw(server.port, payload, expect=9)
-    assert [e["type"] for e in events] == ["error"] * 8 + ["info"]
-    for event in events[:8]:
-        assert isinstance(event["data"], dict) and event["data"]["text"]
+    events = await _raw(server.port, payload, expect=4)
+    assert [e["type"] for e in events] == ["error"] * 3 + ["info"]
+    assert [e["data"]["code"] for e in events[:3]] == ["unexpected-event", "bad-event", "bad-event"]
 
 
 async def test_broken_framing_closes_only_that_connection(server: ServerProcess) -> None:
@@ -198,3 +215,19 @@ async def test_client_vanishing_mid_stream_does_not_hurt_the_next(server: Server
     assert received.types[-1] == "audio-stop"
     assert speech_like(received.audio, received.rate)
     assert server.process.poll() is None
+
+
+async def test_a_client_resetting_after_describe_leaves_no_traceback(server: ServerProcess) -> None:
+    """A health check that sends describe and resets at once (SO_LINGER 0) must not leave an
+    unhandled ConnectionResetError in the server's log."""
+    import socket
+    import struct
+
+    for _ in range(20):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.sendall(b'{"type": "describe"}\n' * 50)
+    await asyncio.sleep(0.5)
+    assert (await describe(server.port)).type == "info"
+    assert "Task exception was never retrieved" not in server.log
+    assert "Traceback" not in server.log

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -29,11 +30,30 @@ class CacheStats:
     entries: int
     bytes: int
     persistent: bool
+    shared: bool = False
+    """Backed by Redis (``--redis-url``): a phrase any replica synthesized is a hit here."""
+    shared_hits: int = 0
+    """Of ``hits``, those answered by Redis rather than this process."""
+    shared_writes_dropped: int = 0
 
     @property
     def hit_rate(self) -> float:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
+
+
+class AudioCache(Protocol):
+    """What the synthesizer needs of a phrase cache: this module's, or the shared one
+    (scale/cache.py) that puts Redis behind it."""
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def fetch(self, key: str) -> np.ndarray | None: ...
+
+    def put(self, key: str, audio: np.ndarray) -> None: ...
+
+    def stats(self) -> CacheStats: ...
 
 
 def model_cache_dir() -> Path:
@@ -104,6 +124,10 @@ class PhraseCache:
             self._hits += 1
             self._insert(key, audio)
         return audio
+
+    async def fetch(self, key: str) -> np.ndarray | None:
+        """The lookup the synthesizer makes; the shared cache (scale/cache.py) may wait on Redis here."""
+        return self.get(key)
 
     def put(self, key: str, audio: np.ndarray) -> None:
         if not self.enabled or audio.nbytes > self.max_bytes:

@@ -34,9 +34,9 @@ async def check(host: str, port: int, timeout: float) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--uri", default="tcp://127.0.0.1:10200")
-    parser.add_argument("--timeout", type=float, default=3.0)
+    parser = argparse.ArgumentParser(prog="python -m wyoming_indextts.healthcheck", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--uri", default="tcp://127.0.0.1:10200", help="the server to ask (default: %(default)s)")
+    parser.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS", help="give up after this long (default: %(default)s)")
     args = parser.parse_args()
     parsed = urlparse(args.uri)
     healthy = asyncio.run(check(parsed.hostname or "127.0.0.1", parsed.port or 10200, args.timeout))

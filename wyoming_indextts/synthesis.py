@@ -35,7 +35,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import dataclass, replace
@@ -43,7 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .audio import AudioChunk, resample, silence
-from .cache import CacheStats, PhraseCache, cache_key
+from .cache import AudioCache, CacheStats, PhraseCache, cache_key
 from .engines.base import Cancelled, Engine, EngineError, SynthesisConfig, UnknownSpeakerError
 from .frontend import Frontend, Sentence, Span
 from .frontend.pipeline import split_head
@@ -79,6 +79,45 @@ class BusyError(SynthesisError):
     """Every worker is busy and the queue is full: answer at once rather than hang."""
 
     code = "busy"
+
+
+class BadSpeedError(SynthesisError):
+    code = "bad-speed"
+
+
+class BadFieldError(SynthesisError):
+    """A request field of the wrong type (a client bug, not a text problem)."""
+
+    code = "bad-field"
+
+
+class BadRequestError(SynthesisError):
+    """A request the server cannot even read: malformed event, out-of-order event."""
+
+    code = "bad-event"
+
+
+SPEED_RANGE = (0.25, 4.0)
+"""Speaking rates every door accepts: beyond them voices turn to mumble or a drawl."""
+
+NOTHING_SPOKEN_SECONDS = 0.2
+"""Text with nothing to say (「。。。」) is answered with this much silence rather than no audio:
+Home Assistant cannot convert an audio stream without a single chunk (docs/ARCHITECTURE.md)."""
+
+
+def check_speed(speed: object) -> float:
+    """The one rule for a speaking rate, whichever door or flag it came through."""
+    low, high = SPEED_RANGE
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)):
+        raise BadSpeedError(f"speed must be a number from {low:g} to {high:g} (1 is normal), got {speed!r}")
+    if not low <= float(speed) <= high:  # also refuses nan
+        raise BadSpeedError(f"speed must be a number from {low:g} to {high:g} (1 is normal), got {speed:g}")
+    return float(speed)
+
+
+def nothing_spoken(sample_rate: int) -> AudioChunk:
+    """The answer to a text with nothing speakable in it: a short silence."""
+    return AudioChunk(silence(NOTHING_SPOKEN_SECONDS, sample_rate), sample_rate)
 
 
 @dataclass(frozen=True)
@@ -176,7 +215,9 @@ def release_memory() -> None:
 class Synthesizer:
     """Owns the worker threads and the failure counters; shared by every connection of every door."""
 
-    def __init__(self, catalog: VoiceCatalog, frontend: Frontend, settings: SynthesisSettings = SynthesisSettings()) -> None:
+    def __init__(
+        self, catalog: VoiceCatalog, frontend: Frontend, settings: SynthesisSettings = SynthesisSettings(), cache: AudioCache | None = None
+    ) -> None:
         self.catalog = catalog
         self.frontend = frontend
         self.settings = settings
@@ -184,7 +225,8 @@ class Synthesizer:
         # Plain data behind a lock: updated on the event loop, read by /health from anywhere.
         self._failures: dict[str, VoiceFailures] = {}
         self._failures_lock = threading.Lock()
-        self.cache = PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir)
+        # A shared cache (--redis-url) is built by the caller around a PhraseCache of these settings.
+        self.cache: AudioCache = cache if cache is not None else PhraseCache(int(settings.cache_mb * 1024 * 1024), settings.cache_dir)
         # Every loaded voice and its version: the disk cache must not outlive a voice change.
         self._voices_signature = sorted((e.info.name, e.info.version, e.info.engine) for e in catalog.engines)
         self._active = 0
@@ -203,6 +245,9 @@ class Synthesizer:
 
     def resolve_voice(self, request: VoiceRequest) -> ResolvedVoice:
         """Pick the voice before any audio is sent, so errors come before ``audio-start``."""
+        for field in ("name", "language", "speaker"):
+            if not isinstance(getattr(request, field), (str, type(None))):
+                raise BadFieldError(f"The voice {field} must be a string, got {getattr(request, field)!r}")
         speaker = request.speaker
         if request.name is None and request.language is None and speaker is None:
             speaker = self.settings.default_speaker
@@ -220,6 +265,16 @@ class Synthesizer:
         ("\\ud800") that no encoder accepts, and control characters mean nothing to a voice."""
         text = text.encode("utf-8", "replace").decode("utf-8")
         return _CONTROL.sub(" ", text)
+
+    def accept_text(self, value: object) -> str:
+        """The text of a request as every door takes it: cleaned, and checked against the limits."""
+        if value is None:
+            raise EmptyTextError("The text to synthesize is empty")
+        if not isinstance(value, str):
+            raise BadFieldError(f"The text must be a string, got {type(value).__name__}")
+        text = self.clean_text(value)
+        self.check_text(text)
+        return text
 
     def check_text(self, text: str, allow_empty: bool = False) -> None:
         if not allow_empty and not text.strip():
@@ -356,19 +411,34 @@ class Synthesizer:
 
     # -- streaming -----------------------------------------------------------------
 
-    async def stream(self, text: str, voice: ResolvedVoice, speed: float | None = None) -> AsyncIterator[AudioChunk]:
+    async def stream(
+        self, text: str, voice: ResolvedVoice, speed: float | None = None, pad_silence: bool = True,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> AsyncIterator[AudioChunk]:
         """Audio for ``text`` at the voice's rate, sentence by sentence; the first chunk leaves
-        before later sentences are done."""
+        before later sentences are done.
+
+        A text with nothing speakable yields :func:`nothing_spoken` unless ``pad_silence`` is
+        off (a piece of a longer stream, which ends with audio of its own). ``progress(done,
+        total)`` hears of each finished sentence (asynchronous jobs report it).
+        """
         self.check_text(text)
-        config = SynthesisConfig(speed=speed or self.settings.speed, speaker=voice.speaker)
+        config = SynthesisConfig(speed=check_speed(speed or self.settings.speed), speaker=voice.speaker)
         sentences = self.split(text)
         if sentences:
             # Only the first sentence decides how soon audio starts; later ones are
             # synthesized while earlier ones play. (Cached, its two parts are hits too.)
             sentences[:1] = split_head(sentences[0])
-        for sentence in sentences:
+        spoken = False
+        for done, sentence in enumerate(sentences, 1):
             async for chunk in self.stream_sentence(sentence, voice, config):
+                spoken = spoken or len(chunk.samples) > 0
                 yield chunk
+            if progress is not None:
+                progress(done, len(sentences))
+        if not spoken and pad_silence:
+            _LOGGER.info("Nothing to speak in %r; answering with %g s of silence", text[:80], NOTHING_SPOKEN_SECONDS)
+            yield nothing_spoken(voice.sample_rate)
 
     async def stream_sentence(
         self, sentence: Sentence, voice: ResolvedVoice, config: SynthesisConfig, rate: int | None = None
@@ -376,7 +446,7 @@ class Synthesizer:
         """One sentence at ``rate`` (default: the voice's), pieces spliced, then the sentence silence."""
         rate = rate or voice.sample_rate
         key = self._cache_key(sentence, voice, config, rate)
-        cached = self.cache.get(key)
+        cached = await self.cache.fetch(key)
         if cached is not None:
             yield AudioChunk(cached, rate)
             return

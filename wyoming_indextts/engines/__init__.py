@@ -26,9 +26,27 @@ def _load_espeak(info: VoiceInfo, threads: int) -> Engine:
 
 
 def _load_indextts(info: VoiceInfo, threads: int) -> Engine:
-    from .indextts import IndexTTSEngine
+    from .indextts import open_voice  # IndexTTS-2.5 or IndexTTS-2, by the files in the folder
 
-    return IndexTTSEngine(info, threads)
+    return open_voice(info, threads)
+
+
+def _load_matcha(info: VoiceInfo, threads: int) -> Engine:
+    from .matcha import MatchaEngine
+
+    return MatchaEngine(info, threads)
+
+
+def _load_vits(info: VoiceInfo, threads: int) -> Engine:
+    from .vits import VitsEngine
+
+    return VitsEngine(info, threads)
+
+
+def _load_kokoro(info: VoiceInfo, threads: int) -> Engine:
+    from .kokoro import KokoroEngine
+
+    return KokoroEngine(info, threads)
 
 
 # Imports stay inside the loaders so a family whose runtime is missing only
@@ -38,6 +56,10 @@ ENGINE_LOADERS: dict[str, Callable[[VoiceInfo, int], Engine]] = {
     "piper": _load_piper,
     "espeak": _load_espeak,
     "indextts": _load_indextts,
+    # The model families of sherpa-onnx's releases (engines/sherpa_folder.py).
+    "matcha": _load_matcha,
+    "vits": _load_vits,
+    "kokoro": _load_kokoro,
 }
 
 

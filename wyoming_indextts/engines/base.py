@@ -92,6 +92,30 @@ class Engine(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Window:
+    """Frames [start, end) of a streamed decoder's output, computed from frames [left, right)."""
+
+    start: int
+    end: int
+    left: int
+    right: int
+
+
+def windows(frames: int, context: int, first: int, later: int) -> Iterator[Window]:
+    """How a convolutional decoder (a vocoder, VITS's HiFi-GAN) is run piece by piece so that
+    audio leaves early: a small first window, then larger ones, each with ``context`` frames on
+    either side, enough for the joined output to equal one run's. No tiny last window: it would
+    pay a whole context for little audio."""
+    start, size = 0, first
+    while start < frames:
+        end = min(frames, start + size)
+        if frames - end < size // 2:
+            end = frames
+        yield Window(start, end, max(0, start - context), min(frames, end + context))
+        start, size = end, later
+
+
 def check_cancel(cancel: threading.Event) -> None:
     if cancel.is_set():
         raise Cancelled()

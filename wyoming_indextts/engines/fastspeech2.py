@@ -17,7 +17,7 @@ import numpy as np
 
 from ..frontend import Sentence, Syllable
 from ..onnx import create_session
-from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel
+from .base import EngineError, SynthesisConfig, VoiceInfo, check_cancel, windows
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -213,16 +213,9 @@ class FastSpeech2Engine:
         windows of MAX_WINDOW_FRAMES, each paying the context overhead only once. Every window
         is vocoded with enough context that the joined audio equals the one-shot output.
         """
-        frames = mel.shape[1]
-        start, size = 0, FIRST_WINDOW_FRAMES
-        while start < frames:
-            end = min(frames, start + size)
-            if frames - end < size // 2:  # no tiny last window: it costs a full context for little audio
-                end = frames
-            left, right = max(0, start - self._context), min(frames, end + self._context)
-            audio = self.vocode(mel[:, left:right])
-            yield audio[(start - left) * self._hop : (end - left) * self._hop]
-            start, size = end, MAX_WINDOW_FRAMES
+        for w in windows(mel.shape[1], self._context, FIRST_WINDOW_FRAMES, MAX_WINDOW_FRAMES):
+            audio = self.vocode(mel[:, w.left : w.right])
+            yield audio[(w.start - w.left) * self._hop : (w.end - w.left) * self._hop]
             if cancel is not None:
                 check_cancel(cancel)
 

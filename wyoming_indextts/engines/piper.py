@@ -25,7 +25,7 @@ import numpy as np
 from ..cache import cache_key, model_cache_dir, write_atomically
 from ..frontend import Sentence, Span
 from ..onnx import create_session
-from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel
+from .base import EngineError, Speaker, SynthesisConfig, VoiceInfo, check_cancel, windows
 
 if TYPE_CHECKING:
     from piper.config import SynthesisConfig as PiperSynthesisConfig
@@ -260,17 +260,10 @@ class PiperEngine:
 
     def decode_windows(self, latent: np.ndarray, cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
         """The decoder over windows of the latent, each with enough context to equal one-shot output."""
-        frames = latent.shape[2]
-        start, size = 0, FIRST_WINDOW_FRAMES
-        while start < frames:
-            end = min(frames, start + size)
-            if frames - end < size // 2:
-                end = frames
-            left, right = max(0, start - DECODER_CONTEXT_FRAMES), min(frames, end + DECODER_CONTEXT_FRAMES)
-            audio = self.decode(latent[:, :, left:right])
-            hop = len(audio) // (right - left)
-            yield audio[(start - left) * hop : (end - left) * hop]
-            start, size = end, MAX_WINDOW_FRAMES
+        for w in windows(latent.shape[2], DECODER_CONTEXT_FRAMES, FIRST_WINDOW_FRAMES, MAX_WINDOW_FRAMES):
+            audio = self.decode(latent[:, :, w.left : w.right])
+            hop = len(audio) // (w.right - w.left)
+            yield audio[(w.start - w.left) * hop : (w.end - w.left) * hop]
             if cancel is not None:
                 check_cancel(cancel)
 

@@ -20,7 +20,7 @@ from .pipeline import Frontend
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m wyoming_indextts.frontend", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lexicon", type=Path, help="word → pinyin overrides (see README)")
     args = parser.parse_args()
     frontend = Frontend(lexicon=load_lexicon(args.lexicon) if args.lexicon else None)

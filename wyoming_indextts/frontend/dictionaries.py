@@ -627,7 +627,7 @@ def default_dictionaries() -> Dictionaries:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the front end's compact dictionaries into the cache "
+    parser = argparse.ArgumentParser(prog="python -m wyoming_indextts.frontend.dictionaries", description="Build the front end's compact dictionaries into the cache "
                                      "(the Docker image does this at build time).")
     parser.add_argument("--cache-dir", type=Path, help="default: $XDG_CACHE_HOME/wyoming-indextts")
     parser.add_argument("--stdout", action="store_true", help="build here and write the file to stdout, cache untouched")

@@ -261,6 +261,8 @@ class G2PZh:
                     tone_sandhi.listed([w.text for w in r]), [w.locked for w in r])
                 for r, spoken in (p for p in pieces if isinstance(p, tuple))
             ])
+            for r, spoken in (p for p in pieces if isinstance(p, tuple)):
+                tone_sandhi.keep_digit_one([w.text for w in r], spoken, [w.locked for w in r])
         readings: list[Reading] = []
         for piece in pieces:
             if isinstance(piece, tuple):

@@ -13,12 +13,20 @@ _TONED = re.compile(r"^[a-zü]+[1-5]$")
 
 
 class LexiconError(ValueError):
-    pass
+    """The lexicon file cannot be used; the message names the file (and line) and says why."""
+
+    code = "bad-lexicon"
 
 
 def load_lexicon(path: Path) -> dict[str, str]:
+    try:
+        content = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise LexiconError(f"{path}: not UTF-8 text (byte {err.start})") from None
+    except OSError as err:
+        raise LexiconError(f"{path}: cannot read the lexicon: {err.strerror or err}") from None
     entries: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(content.splitlines(), start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue

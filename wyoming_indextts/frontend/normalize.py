@@ -165,8 +165,34 @@ _UNITS: dict[str, str] = {
     "μg/m³": "微克每立方米", "μg/m3": "微克每立方米", "ug/m³": "微克每立方米", "ug/m3": "微克每立方米",
     "mg/m³": "毫克每立方米", "mg/m3": "毫克每立方米", "lux": "勒克斯", "lx": "勒克斯",
     "kcal": "千卡", "rpm": "转每分钟", "bpm": "次每分钟",
+    # Home Assistant's own unit strings (homeassistant.const): µ is the micro sign U+00B5, not μ.
+    "µg/m³": "微克每立方米", "µg/m3": "微克每立方米", "µg": "微克", "μg": "微克", "µs": "微秒", "μs": "微秒",
+    "µS/cm": "微西门子每厘米", "μS/cm": "微西门子每厘米", "bit/s": "比特每秒", "kbit/s": "千比特每秒",
+    "Mbit/s": "兆比特每秒", "Gbit/s": "吉比特每秒", "kB/s": "千字节每秒", "GB/s": "吉字节每秒", "MiB/s": "兆字节每秒",
+    "kB": "千字节", "KiB": "千字节", "MiB": "兆字节", "GiB": "吉字节", "TiB": "太字节",
+    "kHz": "千赫兹", "MHz": "兆赫兹", "GHz": "吉赫兹", "Wh": "瓦时", "MWh": "兆瓦时", "mV": "毫伏", "VA": "伏安",
+    "dBm": "分贝毫瓦", "ppm": "PPM", "ppb": "PPB", "Pa": "帕", "mbar": "毫巴", "bar": "巴", "inHg": "英寸汞柱",
+    "mph": "英里每小时", "mm/h": "毫米每小时", "L/min": "升每分钟", "L/h": "升每小时", "m³/h": "立方米每小时",
+    "W/m²": "瓦每平方米", "W/m2": "瓦每平方米", "mg/dL": "毫克每分升", "mmol/L": "毫摩尔每升", "lm": "流明",
+    "km²": "平方公里", "kWh/100km": "千瓦时每百公里", "L/100km": "升每百公里", "Wh/km": "瓦时每公里",
+    "km/kWh": "公里每千瓦时", "mi": "英里", "ft": "英尺", "gal": "加仑", "lb": "磅", "oz": "盎司",
 }
 _UNIT_PATTERN = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
+# Units written in Chinese: the spoken forms above and the measure words that make a rate with a
+# slash (7.85元/升, 1,100转/分钟, 41微克/立方米).
+_CHINESE_UNITS = sorted(
+    {u for u in _UNITS.values() if u and not u.isascii() and "每" not in u} | set("元角分次个度米克升吨斤块秒天周月年人台件转户瓶包箱杯碗帕瓦伏安"),
+    key=len, reverse=True,
+)
+_CHINESE_UNIT_PATTERN = "|".join(_CHINESE_UNITS)
+# Every unit and measure word the rules write after a number, longest first (compounds such as
+# 公里每小时 in their parts, joined by 每): the prosody step keeps them with their number.
+SPOKEN_UNITS: tuple[str, ...] = tuple(sorted(
+    {part for u in _UNITS.values() if u and not u.isascii() for part in u.split("每")}
+    | set(_CHINESE_UNITS) | set(_MEASURE_WORDS) - set("小平立英厘毫微千万亿点公")
+    | {"小时", "分钟", "号", "楼", "级", "岁", "倍", "码"} | set("匹档挡格圈首集页笔封段处幢期季款寸"),
+    key=len, reverse=True,
+))
 
 
 def _percent(number: str) -> str:
@@ -220,9 +246,10 @@ def _plain_number(m: re.Match[str]) -> str:
 _CALL_WORDS = (
     "拨打|致电|拨|电话|热线|号码|呼叫|打给|联系|报警|急救|客服|验证码|密码|编号|房间号|房号|房间|"
     "工号|学号|账号|尾号|单号|邮编|邮政编码|卡号|车牌号|航班号|车次|端口|型号|序列号|取件码|取餐码|提货码|"
-    "配对码|识别码|校验码"
+    "配对码|识别码|校验码|门牌号|门牌|设备号|批次号|编码|火警|匪警|交警"
 )
 _CURRENCY = {"¥": "元", "￥": "元", "$": "美元", "€": "欧元", "£": "英镑"}
+_CURRENCY_CODES = {"CNY": "元", "RMB": "元", "EUR": "欧元", "USD": "美元"}
 _OPERATORS = {"+": "加", "-": "减", "−": "减", "×": "乘", "*": "乘", "÷": "除以", "/": "除以", "=": "等于"}
 
 
@@ -261,11 +288,77 @@ def _time_range(m: re.Match[str]) -> str:
 
 
 def _dotted(m: re.Match[str]) -> str:
-    """Version numbers (2.3.1 → 二点三点一) and IPv4 addresses (digit by digit, parts joined by 点)."""
-    parts = m.group(0).split(".")
-    if len(parts) == 4 and all(len(p) <= 3 and int(p) <= 255 for p in parts):
-        return "点".join(read_digits(p) for p in parts)
-    return "点".join(read_integer(p) for p in parts)
+    """Numbers with two or more dots are versions (2.3.1 → 二点三点一); addresses went before."""
+    return _version(m.group(0))
+
+
+def _version(text: str) -> str:
+    """2.3.1 → 二点三点一, 2025.11.1 → 二零二五点十一点一, 2025.03.1 → 二零二五点零三点一.
+
+    A four-digit first part is a calendar year, said digit by digit; so is a part written with a
+    leading zero or of three or more digits; the others are small numbers, said as such.
+    """
+    parts = text.split(".")
+    return "点".join(
+        read_digits(p) if (k == 0 and len(p) == 4) or len(p) > 2 or (len(p) > 1 and p.startswith("0")) else read_integer(p)
+        for k, p in enumerate(parts)
+    )
+
+
+def _address(m: re.Match[str]) -> str:
+    """IPv4 address, digit by digit, parts joined by 点; a port after it: 冒号 and its digits."""
+    out = "点".join(read_digits(p) for p in m.group("ip").split("."))
+    return out + ("冒号" + read_digits(m.group("port")) if m.group("port") else "")
+
+
+def _hardware_address(m: re.Match[str]) -> str:
+    """A4:C1:38:5F:2B:9E → A四、C幺、三八、五F、二B、九E: pair by pair, letters by name, digits as
+    in codes; 、 keeps the pairs apart (a space would join the letters into one English word)."""
+    pairs = re.split(r"[:-]", m.group(0))
+    return "、".join("".join(c.upper() if c.isalpha() else read_digits(c, one="幺") for c in pair) for pair in pairs)
+
+
+_VERSION_WORDS = re.compile(r"版本|固件|更新|升级|[Vv]ersion|[Rr]elease|[Uu]pdate")
+
+# Words after which h:mm:ss is a length of time, not a clock time (已运行 1:30:00, 时长 1:15:00).
+_DURATION_WORDS = ("运行", "工作", "耗时", "用时", "时长", "历时", "持续", "剩余", "还剩", "倒计时", "计时", "已开启",
+                   "开了", "累计", "共计", "总计")
+
+
+def _duration(hours: int, minutes: int, seconds: int) -> str:
+    """一小时三十分钟, 四十五分十二秒, 两小时零五秒: minutes are 分钟 when nothing follows them."""
+    out = _liang(read_integer(hours), "小") + "小时" if hours else ""
+    if minutes:
+        out += _liang(read_integer(minutes), "分") + ("分" if seconds else "分钟")
+    if seconds:
+        out += ("零" if hours and not minutes else "") + _liang(read_integer(seconds), "秒") + "秒"
+    return out or "零秒"
+
+
+def _clock_or_duration(m: re.Match[str]) -> str:
+    """h:mm:ss is a duration when the words before say so, when 后 follows (0:21:00后), when the
+    hour is 24 or more, or when it is a lone 0 (Python's timedelta, which Home Assistant templates
+    print, writes 0:05:30; a clock writes 00:05:30); otherwise it is left for the clock rules."""
+    hours = int(m.group("h"))
+    before = re.split(r"[，,。；;！？!?：:]", m.string[max(0, m.start() - 8) : m.start()])[-1]
+    after = m.string[m.end() : m.end() + 4].lstrip()
+    if hours >= 24 or m.group("h") == "0" or after.startswith(("后", "之后", "以后")) or any(w in before for w in _DURATION_WORDS):
+        return _duration(hours, int(m.group("min")), int(m.group("s")))
+    return m.group(0)
+
+
+def _days_and_time(m: re.Match[str]) -> str:
+    """Python's timedelta with days: 3 days, 4:05:06 → 三天四小时五分六秒."""
+    days = read_integer(m.group("d"))
+    rest = (int(m.group("h")), int(m.group("min")), int(m.group("s")))
+    return _liang(days, "天") + "天" + (_duration(*rest) if any(rest) else "")
+
+
+def _utc_offset(m: re.Match[str]) -> str:
+    """UTC+8 → UTC加八, UTC+05:30 → UTC加五小时三十分 (an offset asked for by name is said)."""
+    sign = "加" if m.group("s") == "+" else "减"
+    minutes = int(m.group("m") or 0)
+    return sign + read_integer(m.group("h")) + (f"小时{read_integer(minutes)}分" if minutes else "")
 
 
 def _money(m: re.Match[str]) -> str:
@@ -303,6 +396,38 @@ _TIME_PATTERN = r"(?:[01]?\d|2[0-3]|24(?=:00)):[0-5]\d(?::[0-5]\d)?"
 _TIME = re.compile(r"(?P<h>[01]?\d|2[0-3]|24(?=:00)):(?P<min>[0-5]\d)(?::(?P<s>[0-5]\d))?")
 
 _RULES: list[_Rule] = [
+    # Spaces a template puts around a value (「餐厅在 {{ 楼层 }} 层」 → 在 1 层) are not pauses in
+    # Chinese: between a Chinese character and a number, and between a number and its measure word.
+    # Kept, they cut the run the tones are decided on (一 in 在一层 and 一小时) and the rules that
+    # look at the word before or after (101 室, 在 2 层).
+    (re.compile(r"(?<=[\u4e00-\u9fff])[ \t]+(?=[-−+¥￥$€£]?\d)"), lambda m: ""),
+    (re.compile(r"(?<=\d)[ \t]+(?=" + "|".join(SPOKEN_UNITS) + ")"), lambda m: ""),
+    # Home Assistant's own strings first, before their digits are taken for anything else.
+    # MAC-like hardware addresses: six pairs of hex digits.
+    (re.compile(r"(?<![0-9A-Fa-f:-])[0-9A-Fa-f]{2}(?P<sep>[:-])(?:[0-9A-Fa-f]{2}(?P=sep)){4}[0-9A-Fa-f]{2}(?![0-9A-Fa-f:-])"),
+     _hardware_address),
+    # ISO 8601 timestamps: fractional seconds and the UTC offset are not said (an offset is not
+    # followed by another colon: 12:30:00-13:00:00 is a range). 09:00Z: the time as written.
+    (re.compile(r"(?<=\d:[0-5]\d:[0-5]\d)(?:\.\d{1,9})?(?:Z|[+−-](?:0\d|1[0-4]):?[0-5]\d)(?![\d:])|(?<=\d:[0-5]\d:[0-5]\d)\.\d{1,9}(?![\d.:])|(?<=\d:[0-5]\d)Z(?![A-Za-z])"),
+     lambda m: ""),
+    (re.compile(r"(?<=UTC|GMT)\s*(?P<s>[+−-])(?P<h>1[0-4]|0?\d)(?::?(?P<m>[0-5]\d))?(?!\d)"), _utc_offset),
+    # Durations: 3 days, 4:05:06 (Python's timedelta); h:mm:ss where the words say so.
+    (re.compile(r"(?<![\d.])(?P<d>\d+)\s*days?,\s*(?P<h>\d{1,2}):(?P<min>[0-5]\d):(?P<s>[0-5]\d)(?![\d:])"), _days_and_time),
+    (re.compile(r"(?<![\d:.])(?P<h>\d{1,3}):(?P<min>[0-5]\d):(?P<s>[0-5]\d)(?![\d:])"), _clock_or_duration),
+    # IPv4 addresses (and a port): digit by digit.
+    (re.compile(r"(?<![\d.])(?P<ip>(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3})(?::(?P<port>\d{1,5}))?(?!\d|\.\d)"),
+     _address),
+    # Versions, where the words say so: after 版本/固件/更新到 ... or v (固件版本v2.1.0, 版本1.1), before
+    # 版 (2025.3版本), and after a product's name (Home Assistant 2025.3, Supervisor 2025.03.1) when
+    # the first part is a year or there are two dots (HAOS 14.2 reads the same as a decimal).
+    (re.compile(r"(?P<w>(?:版本号?|固件|更新到|更新至|升级到|升级至)[是为：:]?\s*|(?<![A-Za-z])[vV])(?P<v>\d+(?:\.\d+)+)(?!\d|\.\d)"),
+     lambda m: m.group("w") + _version(m.group("v"))),
+    (re.compile(r"(?<![\d.])(?P<v>\d+(?:\.\d+)+)(?=\s*版)"), lambda m: _version(m.group("v"))),
+    # 2025.7.1 and 2025.7 are dates unless the sentence is about versions (有新版本可用：2025.7.1).
+    (re.compile(r"(?<![\d.])(?:19|20)\d\d(?:\.\d{1,2}){1,2}(?!\d|\.\d)"),
+     lambda m: _version(m.group(0)) if _VERSION_WORDS.search(m.string) else m.group(0)),
+    (re.compile(r"(?<=[A-Za-z])(?P<s>\s+)(?P<v>(?:19|20)\d\d(?:\.\d+)+|\d+(?:\.\d+){2,})(?!\d|\.\d)"),
+     lambda m: m.group("s") + _version(m.group("v"))),
     # Phone numbers in groups (+86 138 1234 5678, 400 820 8820, 400-820-8820, 010-62345678) are
     # digit strings, not ranges or sums; a country code is 加 and its digits.
     (re.compile(r"(?<![\d.])(?:(?P<cc>\+\d{1,3})[\s-]?)?(?P<n>\d{3,4}[-\s]\d{3,4}[-\s]\d{4}|0\d{2,3}-\d{7,8}|1\d{10})(?!\d)"),
@@ -339,8 +464,8 @@ _RULES: list[_Rule] = [
     # Year and month: 2025-03 → 二零二五年三月 (a zero-padded or two-digit month only: 2025-3 may be a range).
     (re.compile(r"(?<![\d.])(?P<y>(?:19|20)\d\d)[-/.](?P<m>0[1-9]|1[0-2])(?![\d.])"),
      lambda m: read_digits(m.group("y")) + "年" + read_integer(m.group("m")) + "月"),
-    # Year ranges: 1998-2025年 → 一九九八到二零二五年.
-    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
+    # Year ranges: 1998-2025年 → 一九九八到二零二五年, 2007/2008学年 → 二零零七到二零零八学年.
+    (re.compile(r"(?<!\d)(?P<a>\d{4})\s*[-~～—至/]\s*(?P<b>\d{4})(?=年|赛季|学年|财年|届)"),
      lambda m: read_digits(m.group("a")) + "到" + read_digits(m.group("b"))),
     (re.compile(r"(?P<y>\d{4})(?P<s>\s*)年"), lambda m: read_digits(m.group("y")) + m.group("s") + "年"),
     # Other words that make four digits a year: 2025财年, 2024款, 2026届.
@@ -371,14 +496,31 @@ _RULES: list[_Rule] = [
     (re.compile(r"(?P<c>[¥￥$€£])\s*(?P<n>\d+(?:,\d{3})*(?:\.\d+)?)(?P<per>\s*/\s*(?=[\u4e00-\u9fff]))?"), _money),
     (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_UNIT_PATTERN})(?![A-Za-z])"), _measure),
     (re.compile(r"第(?P<n>\d+)"), lambda m: "第" + read_integer(m.group("n"))),
+    # A price per unit with the currency after the number: 0.25 €/kWh, 0.56 CNY/kWh.
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<c>[¥￥$€£]|CNY|RMB|EUR|USD)\s*/\s*(?P<per>{_UNIT_PATTERN})(?![A-Za-z])"),
+     lambda m: read_number(m.group("n")) + _CURRENCY.get(m.group("c"), _CURRENCY_CODES.get(m.group("c"), "")) + "每" + _UNITS[m.group("per")]),
+    # Zero-padded dates and hours, as strftime writes them (2025年06月01日 09时05分): the month,
+    # day and hour are said without the zero, a minute or second with it (零五分).
+    (re.compile(r"(?<![\d.])0(?P<n>\d)(?=[月日号时点])"), lambda m: read_integer(m.group("n"))),
+    (re.compile(r"(?<![\d.])0(?P<n>\d)(?=[分秒])"), lambda m: "零" + read_integer(m.group("n"))),
     # Rates with a slash between Chinese units: 7.85元/升 → 七点八五元每升, 72次/分 → 七十二次每分.
-    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>[元角分次个度米克升吨斤块秒天周月年人台件])\s*/\s*(?=[\u4e00-\u9fff])"),
-     lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每"),
+    (re.compile(rf"(?P<n>{_NUM})\s*(?P<u>{_CHINESE_UNIT_PATTERN})\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?=[\u4e00-\u9fff]))"),
+     lambda m: _liang(read_number(m.group("n")), m.group("u")) + m.group("u") + "每" + _UNITS.get(m.group("per") or "", "")),
     # 100+个 → 一百多个.
     (re.compile(r"(?<![\d.])(?P<n>\d+)\+(?=[\u4e00-\u9fff])(?![零一二三四五六七八九十两百千万亿点])"),
      lambda m: read_integer(m.group("n")) + "多"),
     (re.compile(rf"(?P<w>(?:{_CALL_WORDS})[是为：:]?\s*)(?P<n>\d{{3,}})"), _call_number),
     (re.compile(_NUM), _plain_number),
+    # A slash left over is never a symbol: between units it is 每 (元/度, 微克/立方米, 元/kWh), with
+    # spaces around it a pause (23.5°C / 45%), before a number too; between words 或 (开/关);
+    # anywhere else its name.
+    # Without a number before it, only a unit of two or more characters or a currency (元/度) makes
+    # it a rate: 点卡/月卡, 天/周 are words.
+    (re.compile(rf"(?P<u>{'|'.join(u for u in _CHINESE_UNITS if len(u) > 1)}|元|角)\s*/\s*(?:(?P<per>{_UNIT_PATTERN})(?![A-Za-z])|(?={_CHINESE_UNIT_PATTERN}))"),
+     lambda m: m.group("u") + "每" + _UNITS.get(m.group("per") or "", "")),
+    (re.compile(r"\s+/\s+|/(?=[零一二两三四五六七八九十百负])"), lambda m: "，"),
+    (re.compile(r"(?<=[\u4e00-\u9fff])/(?=[\u4e00-\u9fff])"), lambda m: "或"),
+    (re.compile(r"/"), lambda m: "斜杠"),
 ]
 
 
@@ -395,6 +537,8 @@ _HALF_WIDTH = {
 def normalize_zh(text: str) -> str:
     """Rewrite ``text`` so that every digit and unit symbol is spelled out in Chinese."""
     text = _DEGREE_APART.sub(r"°\1", text.translate(_HALF_WIDTH))
+    if "/" not in text and not any(c.isdigit() for c in text):
+        return text  # every rule needs a digit or a slash: most sentences have neither
     for pattern, reading in _RULES:
         text = pattern.sub(reading, text)
     return text

@@ -132,3 +132,37 @@ def normalize_en(text: str) -> str:
     for pattern, reading in _RULES:
         text = pattern.sub(reading, text)
     return text
+
+
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+         "seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
+
+
+def _cardinal(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10 - 2] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        return _ONES[n // 100] + " hundred" + ("" if n % 100 == 0 else " " + _cardinal(n % 100))
+    for size, name in _SCALES:
+        if n >= size:
+            return _cardinal(n // size) + " " + name + ("" if n % size == 0 else " " + _cardinal(n % size))
+    raise AssertionError(n)
+
+
+def number_words(number: str) -> str:
+    """``1,200.5`` → "one thousand two hundred point five", for voices that read English from a
+    word lexicon rather than through espeak-ng (which reads digits itself)."""
+    number = number.replace(",", "").replace("−", "-")
+    sign = "minus " if number.startswith("-") else ""
+    whole, _, fraction = number.lstrip("-+").partition(".")
+    if not whole.isdigit() or len(whole) > 15:
+        return " ".join(_ONES[int(d)] for d in number if d.isdigit())
+    spoken = _cardinal(int(whole))
+    if fraction.isdigit():
+        spoken += " point " + " ".join(_ONES[int(d)] for d in fraction)
+    return sign + spoken
+

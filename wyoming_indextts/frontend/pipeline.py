@@ -97,7 +97,9 @@ def _spans(normalized: str, readings: list[Reading], levels: list[int]) -> tuple
                 names = LETTER_PINYIN.get(letter.upper(), ())
                 for k, pinyin in enumerate(names):
                     word_end = offset == len(run.text) - 1 and k == len(names) - 1
-                    boundary = max(1, level_at.get(run.start + offset, 0)) if word_end else 0
+                    # The prosody step already puts at least #1 where the script changes, and none
+                    # between a letter code and its digits (PM二点五).
+                    boundary = level_at.get(run.start + offset, 1) if word_end else 0
                     syllables.append(Syllable(letter, pinyin, run.start + offset, boundary))
         else:
             for reading, level in zip(readings, levels):

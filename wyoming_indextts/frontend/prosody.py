@@ -8,7 +8,9 @@ features, the distance to the nearest punctuation, and the lexical analyser's
 word boundaries and part of speech (``lexical.py``), and tags the boundary
 after that character: 0, #1 prosodic word, #2 prosodic phrase, #3
 intonational phrase. #4 after the last syllable is a rule. When the model file
-is missing the first-version rules (:func:`rule_boundaries`) are used.
+is missing the first-version rules (:func:`rule_boundaries`) are used. After either,
+:func:`keep_numbers_whole` keeps numbers, units, clock times and letter codes in one piece and
+groups digit strings, so that a retrained model gets that for free.
 
 Interface: readings in, one boundary level per reading out (the boundary that
 FOLLOWS the reading).
@@ -28,6 +30,7 @@ import numpy as np
 from .dictionaries import PhraseTable, default_dictionaries
 from .g2p_zh import Reading
 from .lexical import TAGS, Analysis, default_analyzer, hidden_states, segmentation_tags
+from .normalize import SPOKEN_UNITS
 from .sentence import is_hanzi
 
 _LOGGER = logging.getLogger(__name__)
@@ -182,7 +185,7 @@ class ProsodyPredictor:
             return [4]
         probs = self.probabilities(text, readings, analysis)
         levels = [decode(probs[r.index], self.thresholds) for r in readings]
-        return _post_rules(text, readings, levels)
+        return keep_numbers_whole(text, readings, _post_rules(text, readings, levels))
 
 
 def decode(probs: np.ndarray, thresholds: Sequence[float]) -> int:
@@ -220,6 +223,138 @@ def _latin(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
+# ---------------------------------------------------------------------------
+# Numbers are words: a constraint applied after any predictor (model or rules)
+# ---------------------------------------------------------------------------
+#
+# The model learned its boundaries from Biaobei, where a long number is read slowly; it cuts
+# 三百#1二十八点#1六千#1瓦时 as it would cut words. Whatever a (re)trained model predicts, this step
+# removes every boundary inside a number as the normalizer writes it (between 点 and its decimals
+# too), inside a unit, inside a clock time or duration, and between a letter code and its digits
+# (PM二点五). A boundary may precede or follow them, and between a number and its unit it is the
+# model's call, except that a unit which starts like a number gets one (八点六#1千瓦时). Digit
+# strings (phones, codes) are cut into the groups people read them in, with at least #1 between
+# groups and none inside.
+
+_NUMERALS = "零〇一二两三四五六七八九十百千万亿幺"
+_DIGITS = "零〇一二三四五六七八九幺"
+# A number as the normalizer writes it: sign, 百分之/五分之, the cardinal, then after each 点
+# digits (decimals, addresses) or a part of a version (二零二五点十一点一). It never starts with
+# 一十 (read_integer writes 十三): in 另一十三岁 the 一 belongs to the word before.
+_CORE = (rf"(?:负|正负|零下|第)?(?:百分之|[{_NUMERALS}]+分之)?(?!一十)[{_NUMERALS}]+"
+         rf"(?:点(?:[{_DIGITS}]*十[{_DIGITS}]?|[{_DIGITS}]+))*(?!分之)")  # 百分之四十 is not 百 + 分
+_UNIT = "(?:" + "|".join(SPOKEN_UNITS) + ")(?:每(?:" + "|".join(SPOKEN_UNITS) + "))*"
+_UNIT_WORD = re.compile(_UNIT)
+_CODE = r"(?:(?<![A-Za-z])[A-Za-z]{1,4})?"  # PM二点五, CO二, v二点一点零
+# With a unit if one can follow (三百二十一|千卡, not 三百二十一千|卡), else bare or with letters (四K).
+_NUMBER = re.compile(rf"{_CODE}(?:(?P<number>{_CORE})\s*(?P<unit>{_UNIT})|{_CORE}(?:[A-Za-z]{{1,4}}(?![A-Za-z]))?)")
+# Clock times and durations of two or more parts are one word each: 十四点, 十四点三十分,
+# 一小时三十分钟, 三天四小时五分六秒 (a bare 二十四小时 is a number and its unit).
+_TIME = re.compile(rf"(?:{_CORE}天)?{_CORE}点(?:{_CORE}分钟?)?(?:{_CORE}秒)?|(?:{_CORE}天)?{_CORE}小时{_CORE}分钟?(?:{_CORE}秒)?"
+                   rf"|{_CORE}天{_CORE}小时(?:{_CORE}分钟?)?(?:{_CORE}秒)?|{_CORE}分钟?{_CORE}秒")
+_DIGIT_RUN = re.compile(rf"(?<![点{_DIGITS}])[{_DIGITS}]{{6,}}")
+# A unit that starts like a number (千瓦时, 百帕, 万元) gets at least #1 before it: 八点六千瓦时
+# with no break between 六 and 千 is heard as 八点六千.
+_NUMBER_LIKE_UNIT = tuple("千百万亿")
+
+
+def digit_groups(digits: str, after_plus: bool = False) -> list[int]:
+    """Group lengths of a digit string as people say it: mobile 3-4-4, 400/800 numbers 3-3-4,
+    landlines area code then 3-4 or 4-4, a country code (after 加) on its own; up to five digits
+    one group, six or seven 3-3 or 3-4 (codes, local numbers), longer codes in fours (never a
+    group of one)."""
+    n = len(digits)
+    if after_plus and n > 11 and digits[n - 11] in "幺一":
+        return [n - 11, 3, 4, 4]
+    if n == 11 and digits[0] in "幺一":
+        return [3, 4, 4]
+    if digits[0] in "零〇" and n >= 10:
+        area = 3 if digits[1] in "幺一二" else 4
+        return [area, *digit_groups(digits[area:])]
+    if n <= 5:
+        return [n]
+    if n <= 7:
+        return [3, n - 3]
+    if n == 10 and digits[:3] in ("四零零", "八零零"):
+        return [3, 3, 4]
+    groups = [4] * (n // 4)
+    if n % 4 == 1:
+        groups[-1:] = [3, 2]
+    elif n % 4:
+        groups.append(n % 4)
+    return groups
+
+
+def number_spans(text: str) -> list[tuple[int, int, list[int]]]:
+    """``(start, end, cuts)`` of each stretch of ``text`` (normalized) with no boundary inside
+    but at ``cuts``: numbers with their letter codes, units, clock times and durations. ``cuts``
+    are positions after which a boundary of at least #1 must fall: between the groups of a digit
+    string, and between a number and a unit that starts like one."""
+    spans: list[tuple[int, int, list[int]]] = []
+    position = 0
+    while (match := _NUMBER.search(text, position)) is not None:
+        start = match.start()
+        time = _TIME.match(text, start)
+        if time and time.end() >= match.end():  # 十四点三十分 is one word, not 十四点三十 + 分
+            position = time.end()
+            spans.append((start, time.end(), _group_cuts(text, start, time.end())))
+            continue
+        position = max(match.end(), start + 1)
+        unit = match.group("unit")
+        number_end = match.end("number") if unit else match.end()
+        if unit:
+            unit_start = match.start("unit")
+            if not _well_formed(match.group("number")) and _UNIT_WORD.fullmatch(text[number_end - 1 : match.end()]):
+                number_end = unit_start = number_end - 1  # 一千零一十三|百帕, not 一千零一十三百|帕
+                unit = text[unit_start : match.end()]
+            # The junction of number and unit is the model's call, except before 千瓦时 and the like.
+            spans.append((unit_start, match.end(), []))
+            if unit.startswith(_NUMBER_LIKE_UNIT) and unit_start == number_end:
+                spans.append((number_end - 1, unit_start + 1, [number_end - 1]))
+        if number_end - start >= 2:
+            spans.append((start, number_end, _group_cuts(text, start, number_end)))
+    return spans
+
+
+def _well_formed(number: str) -> bool:
+    """Whether the place values of each 万/亿 section of a cardinal fall: 一千零一十三 yes, 一千零一十三百 no."""
+    whole = number.split("点")[0]
+    for section in re.split("[万亿]", whole):
+        places = [c for c in section if c in "千百十"]
+        if places != sorted(set(places), key="千百十".index):
+            return False
+    return True
+
+
+def _group_cuts(text: str, start: int, end: int) -> list[int]:
+    cuts: list[int] = []
+    for run in _DIGIT_RUN.finditer(text, start, end):
+        cut = run.start()
+        for size in digit_groups(run.group(), after_plus=text[run.start() - 1 : run.start()] == "加")[:-1]:
+            cut += size
+            cuts.append(cut - 1)
+    return cuts
+
+
+def keep_numbers_whole(text: str, readings: Sequence[Reading], levels: list[int]) -> list[int]:
+    """``levels`` without boundaries inside numbers, units, letter codes, times and durations; at
+    least #1 at the cuts of :func:`number_spans`. The last reading's level is left as it is."""
+    spans = number_spans(text)
+    if not spans:
+        return levels
+    inside: set[int] = set()
+    cuts: set[int] = set()
+    for start, end, span_cuts in spans:
+        inside.update(range(start, end - 1))
+        cuts.update(span_cuts)
+    for i, reading in enumerate(readings[:-1]):
+        if reading.index in cuts:
+            levels[i] = max(levels[i], 1)
+        elif reading.index in inside:
+            levels[i] = 0
+    return levels
+
+
 _PREDICTOR: ProsodyPredictor | None = None
 _PREDICTOR_FAILED = False
 _LOCK = threading.Lock()
@@ -244,7 +379,8 @@ def predict_boundaries(text: str, readings: Sequence[Reading], analysis: Analysi
     ``analysis``: the sentence's lexical analysis, if the caller has it (it is made otherwise)."""
     predictor = default_predictor()
     if predictor is None:
-        return rule_boundaries(text, readings)
+        levels = rule_boundaries(text, readings)
+        return keep_numbers_whole(text, readings, _post_rules(text, readings, levels)) if readings else levels
     return predictor(text, readings, analysis)
 
 

@@ -67,10 +67,13 @@ _CHINESE_PUNCTUATION = frozenset("。，、；：？！「」『』《》（）�
 
 
 def is_chinese(text: str) -> bool:
-    """Chinese characters, or no Latin letters but Chinese punctuation: 「3+5=8。」 is read in Chinese."""
+    """Chinese characters, or Chinese punctuation and no Latin word (acronyms are letters the
+    Chinese voice names): 「3+5=8。」 and 「PM2.5：35。」 are read in Chinese."""
     if has_hanzi(text):
         return True
-    return any(c in _CHINESE_PUNCTUATION for c in text) and not any(c.isascii() and c.isalpha() for c in text)
+    return any(c in _CHINESE_PUNCTUATION for c in text) and all(
+        classify_latin(run.group()) == "letters" for run in _LATIN_RUN.finditer(text)
+    )
 
 
 # In a text stream a period at the very end may still become "2.5", so only

@@ -31,6 +31,33 @@ _YI_FIRST_AFTER = set("第初十")
 # Except where it starts a number before a place value: 一百 yi4 bai3, 一万 yi2 wan4 (Biaobei
 # 000001-008000: 28 of 28; after another numeral, 十一万, it stays yi1).
 _PLACE_VALUES = set("百千万亿")
+# Where 一 names the digit 1 rather than counting something, it keeps tone 1 whatever follows
+# (issue 16: 一点五 yi1, 零点一度 yi1, 六月一日 yi1, 一号楼 yi1; the quantity 一件, 一小时 still
+# changes). The normalizer writes these shapes for decimals, versions, addresses, dates and floors.
+_DAY_PARTS = ("凌晨", "早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "半夜")
+_ORDINAL_AFTER = ("月", "号", "楼", "单元", "年级", "等奖", "级", "档", "挡")  # 能效一级, 调到一档
+_BETWEEN_NUMBERS = set("点时比加减乘")
+_TO_A_FLOOR = set("在到达于去往回")
+_BEFORE_A_COUNT = set("上下这那每哪")
+
+
+def names_digit_one(chars: str, i: int) -> bool:
+    """Whether the 一 at ``chars[i]`` stands for the digit 1 (tone 1), not the quantity one."""
+    before, after = chars[max(0, i - 2) : i], chars[i + 1 : i + 3]
+    prev, nxt = before[-1:], after[:1]
+    if prev in _BETWEEN_NUMBERS and before[:1] in _NUMERALS and len(before) == 2 and nxt != "刻":
+        return True  # 零点一, 三点一点零, 九时一分, 一比一, 一加一 (but 十点一刻: a quarter)
+    if nxt in _BETWEEN_NUMBERS and after[1:] in _NUMERALS and len(after) == 2:
+        return True  # 一点五, 一比零
+    if nxt == "点" and (after[1:] in ("钟", "整", "半") or before in _DAY_PARTS):
+        return True  # 凌晨一点, 一点整 (a clock, not 快一点)
+    if (chars.startswith(_ORDINAL_AFTER, i + 1) and prev not in _BEFORE_A_COUNT) or (nxt == "日" and prev == "月"):
+        return True  # 一月, 一号线, 一楼, 一单元, 六月一日 (but 上一级, 这一号: counted)
+    if nxt == "层" and prev in _TO_A_FLOOR:
+        return True  # 餐厅在一层 (a floor; 有一层 counts)
+    return prev == "之" and nxt not in _PLACE_VALUES  # 百分之一, 原因之一 (百分之一百: 一百 as ever)
+
+
 # Single-syllable grammatical words read without tone.
 _PARTICLES = {"的": "de5", "地": "de5", "得": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "啊": "a5",
               "么": "me5", "嘛": "ma5", "呀": "ya5", "啦": "la5", "哇": "wa5", "喽": "lou5"}
@@ -114,6 +141,7 @@ def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool]
         word = words[w]
         if (
             nxt is None
+            or names_digit_one(chars, i)
             or prev_char in _YI_FIRST_AFTER
             or prev_char in _NUMERALS
             or (next_char in _NUMERALS and next_char not in _PLACE_VALUES)
@@ -126,6 +154,20 @@ def yi_bu(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool]
             pinyins[w][k] = "yi2"
         else:
             pinyins[w][k] = "yi4"
+
+
+def keep_digit_one(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:
+    """Tone 1 again, in place, on every 一 that names a digit (:func:`names_digit_one`): the tone
+    corrector learned 了一点 as "a little" (yi4) and would read 上涨了一点零一元 so."""
+    chars = "".join(words)
+    if "一" not in chars:
+        return
+    i = 0
+    for w, word in enumerate(words):
+        for k, char in enumerate(word):
+            if char == "一" and not (locked and locked[w]) and pinyins[w][k].startswith("yi") and names_digit_one(chars, i + k):
+                pinyins[w][k] = "yi1"
+        i += len(word)
 
 
 def third_tone(words: Sequence[str], pinyins: list[list[str]], locked: Sequence[bool] = ()) -> None:

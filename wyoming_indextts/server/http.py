@@ -6,13 +6,20 @@
     GET  /api/voices           voices that loaded
     GET  /health               status, uptime, voices, queue, cache, fallback counts
     GET  /metrics              Prometheus text format
-    GET  /                     web page
+    GET  /                     web page (and /favicon.svg)
     GET  /static/audio/NAME    files made by synthesize (names generated, never from the request)
+    POST /api/tts/jobs         {"text" | "texts", "voice", ...} → 202 {"id", "state", "status_url"} at once
+                               (with --redis-url; a worker synthesizes it; 503 + Retry-After when the queue is full)
+    GET  /api/tts/jobs/ID      state, progress, attempt, and when finished the audio URL(s)
+
+With a token (``--http-token``), every path but the page and its icon needs
+``Authorization: Bearer TOKEN``: none → 401, a wrong one → 403. CORS headers only with ``--http-cors``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import io
 import logging
 import re
@@ -24,18 +31,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soundfile as sf
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from .. import __version__
 from ..audio import float_to_pcm16, resample
 from ..synthesis import (
-    BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError, UnknownVoiceError, VoiceRequest,
+    BadFieldError, BadSpeedError, BusyError, EmptyTextError, ResolvedVoice, SynthesisError, Synthesizer, TextTooLongError,
+    UnknownVoiceError, VoiceRequest, check_speed,
 )
+from ..scale.jobs import MAX_TEXTS, JobRequest, QueueFull, QueueStats
+from ..scale.store import RedisUnavailable
+
+if TYPE_CHECKING:
+    from ..scale.files import SharedAudioFiles
+    from ..scale.jobs import JobQueue
+    from ..scale.store import SharedStore
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,6 +64,8 @@ FORMATS = {
 }
 STREAMABLE = {"wav", "pcm"}
 _AUDIO_NAME = re.compile(r"^[0-9a-f]{32}\.(wav|pcm|ogg|mp3)$")
+# The page and its icon are static and reveal nothing: they load without the token (the page asks for it).
+_OPEN_PATHS = frozenset({"/", "/favicon.svg", "/favicon.ico"})
 # Opus only runs at these rates; other voices are resampled for it.
 _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 
@@ -55,12 +74,16 @@ _OPUS_RATES = (48000, 24000, 16000, 12000, 8000)
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    token: str | None = None
+    """Shared secret required as ``Authorization: Bearer`` (None: no authentication)."""
     cors_origin: str | None = None
     audio_dir: Path | None = None
     """Where synthesized files are kept; a private temporary folder when None."""
     max_files: int = 200
     max_age: float = 3600.0
     max_body_bytes: int = 64 * 1024
+    max_jobs_queued: int = 100
+    """Asynchronous jobs that may wait (with Redis); beyond, new ones get 503 + Retry-After."""
 
 
 class RequestError(Exception):
@@ -69,7 +92,9 @@ class RequestError(Exception):
         self.status, self.code = status, code
 
 
-_STATUS = {EmptyTextError: 400, UnknownVoiceError: 404, TextTooLongError: 413, BusyError: 503}
+_STATUS = {
+    EmptyTextError: 400, BadFieldError: 400, BadSpeedError: 400, UnknownVoiceError: 404, TextTooLongError: 413, BusyError: 503,
+}
 
 
 class _Metrics:
@@ -88,10 +113,42 @@ class _Metrics:
         Gauge("indextts_cache_hit_rate", "Phrase cache hit rate", registry=self.registry).set_function(lambda: synthesizer.cache_stats().hit_rate)
 
 
+class _SharedMetrics:
+    """Redis and the job queue, from the last snapshot (a scrape never waits on Redis)."""
+
+    def __init__(self, door: "HttpDoor") -> None:
+        self._door = door
+
+    def collect(self) -> Any:
+        door = self._door
+        assert door.store is not None
+        store = door.store.stats()
+        yield GaugeMetricFamily("indextts_redis_up", "1 while Redis answers, 0 while this replica serves alone", value=int(store.up))
+        yield CounterMetricFamily("indextts_redis_errors", "Redis calls that failed (each fell back to local)", value=store.errors)
+        yield CounterMetricFamily("indextts_redis_outages", "Times Redis stopped answering", value=store.outages)
+        cache = door.synthesizer.cache_stats()
+        yield CounterMetricFamily("indextts_cache_shared_hits", "Phrase cache hits answered by Redis (another replica's audio)", value=cache.shared_hits)
+        jobs = door.job_stats
+        if jobs is not None:
+            yield GaugeMetricFamily("indextts_jobs_queued", "Asynchronous jobs waiting for a worker", value=jobs.queued)
+            yield GaugeMetricFamily("indextts_jobs_started", "Asynchronous jobs being synthesized", value=jobs.started)
+            yield GaugeMetricFamily("indextts_jobs_oldest_age_seconds", "How long the next job in the queue has waited", value=jobs.oldest_queued_age)
+            yield CounterMetricFamily("indextts_jobs_finished", "Asynchronous jobs finished (all workers)", value=jobs.finished)
+            yield GaugeMetricFamily("indextts_jobs_failed", "Asynchronous jobs that failed and are still on record", value=jobs.failed)
+            yield GaugeMetricFamily("indextts_job_workers", "Workers registered on the job queue", value=jobs.workers)
+
+
 class HttpDoor:
-    def __init__(self, synthesizer: Synthesizer, settings: HttpSettings) -> None:
+    def __init__(self, synthesizer: Synthesizer, settings: HttpSettings, store: "SharedStore | None" = None) -> None:
         self._synthesizer = synthesizer
         self._settings = settings
+        # With Redis (--redis-url): files any replica serves, and the job queue.
+        self.store = store
+        self._files: SharedAudioFiles | None = None
+        self._jobs: JobQueue | None = None
+        self.job_stats: QueueStats | None = None
+        self.draining = False
+        """Set on SIGTERM with --drain-seconds: /health answers 503 so balancers stop sending work."""
         self._started = time.monotonic()
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if settings.audio_dir is None:
@@ -101,19 +158,35 @@ class HttpDoor:
             self._audio_dir = settings.audio_dir
             self._audio_dir.mkdir(parents=True, exist_ok=True)
         self._metrics = _Metrics(synthesizer)
+        if store is not None:
+            from ..scale.files import SharedAudioFiles
+            from ..scale.jobs import JobQueue
+
+            self._files = SharedAudioFiles(store, settings.max_age)
+            self._jobs = JobQueue(store, settings.max_jobs_queued)
+            self._metrics.registry.register(_SharedMetrics(self))
         self._runner: web.AppRunner | None = None
         self._cleaner: asyncio.Task[None] | None = None
+        self._job_watch: asyncio.Task[None] | None = None
+
+    @property
+    def synthesizer(self) -> Synthesizer:
+        return self._synthesizer
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self._settings.max_body_bytes, middlewares=[self._middleware])
         app.router.add_get("/", self._index)
+        app.router.add_get("/favicon.svg", self._favicon)
+        app.router.add_get("/favicon.ico", self._favicon)  # asked for by browsers that ignore the page's <link>
         app.router.add_get("/api/voices", self._voices)
         app.router.add_get("/health", self._health)
         app.router.add_get("/metrics", self._metrics_view)
         app.router.add_post("/api/tts/synthesize", self._synthesize)
         app.router.add_get("/static/audio/{name}", self._audio_file)
+        app.router.add_post("/api/tts/jobs", self._submit_job)
+        app.router.add_get("/api/tts/jobs/{id}", self._job_status)
         if self._settings.cors_origin:
             app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
         return app
@@ -123,11 +196,20 @@ class HttpDoor:
         await self._runner.setup()
         await web.TCPSite(self._runner, self._settings.host, self._settings.port).start()
         self._cleaner = asyncio.create_task(self._clean_periodically())
+        if self._jobs is not None:
+            self._job_watch = asyncio.create_task(self._watch_jobs())
         _LOGGER.info("HTTP API on http://%s:%s/", self._settings.host, self._settings.port)
 
+    async def stop_listening(self) -> None:
+        """No new connections; those open are served to the end of their requests."""
+        if self._runner is not None:
+            for site in list(self._runner.sites):
+                await site.stop()
+
     async def stop(self) -> None:
-        if self._cleaner is not None:
-            self._cleaner.cancel()
+        for task in (self._cleaner, self._job_watch):
+            if task is not None:
+                task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._tempdir is not None:
@@ -139,9 +221,13 @@ class HttpDoor:
     async def _middleware(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         endpoint = request.match_info.route.resource.canonical if request.match_info.route.resource else "unknown"
         try:
+            self._authorize(request)
             response = await handler(request)
         except RequestError as err:
             response = web.json_response({"error": str(err), "code": err.code}, status=err.status)
+            if err.status == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="wyoming-indextts"'
+
         except web.HTTPRequestEntityTooLarge:
             response = web.json_response({"error": "Request body too large", "code": "body-too-large"}, status=413)
         except web.HTTPException as err:
@@ -152,13 +238,25 @@ class HttpDoor:
         if self._settings.cors_origin and not response.prepared:
             response.headers["Access-Control-Allow-Origin"] = self._settings.cors_origin
             response.headers["Vary"] = "Origin"
+        if self.draining and not response.prepared:
+            response.headers["Connection"] = "close"  # the client's next request goes to another replica
         self._metrics.requests.labels(endpoint, str(response.status)).inc()
         return response
+
+    def _authorize(self, request: web.Request) -> None:
+        # CORS preflights carry no credentials by design; they only get the CORS headers.
+        if self._settings.token is None or request.path in _OPEN_PATHS or request.method == "OPTIONS":
+            return
+        scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise RequestError(401, "This server needs its access token: send 'Authorization: Bearer TOKEN'", "unauthorized")
+        if not hmac.compare_digest(credentials.strip().encode("utf-8"), self._settings.token.encode("utf-8")):
+            raise RequestError(403, "Wrong access token", "forbidden")
 
     async def _preflight(self, request: web.Request) -> web.Response:
         return web.Response(
             status=204,
-            headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Headers": "Content-Type, Accept"},
+            headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Headers": "Content-Type, Accept, Authorization"},
         )
 
     # -- pages and JSON ----------------------------------------------------------------
@@ -166,6 +264,10 @@ class HttpDoor:
     async def _index(self, request: web.Request) -> web.Response:
         page = resources.files("wyoming_indextts").joinpath("web/index.html").read_text(encoding="utf-8")
         return web.Response(text=page, content_type="text/html")
+
+    async def _favicon(self, request: web.Request) -> web.Response:
+        icon = resources.files("wyoming_indextts").joinpath("web/favicon.svg").read_bytes()
+        return web.Response(body=icon, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     async def _voices(self, request: web.Request) -> web.Response:
         voices = [
@@ -188,19 +290,35 @@ class HttpDoor:
             name: {"errors": f.errors, "timeouts": f.timeouts, "truncated": f.truncated, "last_error": f.last_error}
             for name, f in self._synthesizer.failure_counts().items()
         }
-        return web.json_response(
-            {
-                "status": "ok" if self._synthesizer.catalog.engines else "no-voices",
-                "version": __version__,
-                "uptime": round(time.monotonic() - self._started, 1),
-                "voices_loaded": [e.info.name for e in self._synthesizer.catalog.engines],
-                "voices_failed": [{"name": f.name, "reason": f.reason} for f in self._synthesizer.catalog.failures],
-                "active_requests": self._synthesizer.active_requests,
-                "queue_length": self._synthesizer.queue_length,
-                "cache": {"hit_rate": round(cache.hit_rate, 4), "hits": cache.hits, "misses": cache.misses, "entries": cache.entries, "bytes": cache.bytes},
-                "fallbacks": failures,
+        status = "ok" if self._synthesizer.catalog.engines else "no-voices"
+        if self.draining:
+            status = "draining"
+        shared: dict[str, Any] = {}
+        if self.store is not None:
+            store = self.store.stats()
+            shared["redis"] = {"up": store.up, "errors": store.errors, "outages": store.outages}
+            shared["cache"] = {"shared_hits": cache.shared_hits}
+            await self._refresh_job_stats()
+            jobs = self.job_stats
+            shared["jobs"] = {"available": False} if jobs is None or not store.up else {
+                "available": True, "queued": jobs.queued, "started": jobs.started, "oldest_queued_age": round(jobs.oldest_queued_age, 1),
+                "finished": jobs.finished, "failed": jobs.failed, "workers": jobs.workers, "limit": self._settings.max_jobs_queued,
             }
-        )
+        body: dict[str, Any] = {
+            "status": status,
+            "version": __version__,
+            "uptime": round(time.monotonic() - self._started, 1),
+            "voices_loaded": [e.info.name for e in self._synthesizer.catalog.engines],
+            "voices_failed": [{"name": f.name, "reason": f.reason} for f in self._synthesizer.catalog.failures],
+            "active_requests": self._synthesizer.active_requests,
+            "queue_length": self._synthesizer.queue_length,
+            "cache": {"hit_rate": round(cache.hit_rate, 4), "hits": cache.hits, "misses": cache.misses, "entries": cache.entries, "bytes": cache.bytes},
+            "fallbacks": failures,
+        }
+        for section, values in shared.items():
+            body[section] = {**body.get(section, {}), **values}
+        # Balancers take a replica out on anything but 200: no voice, or going away.
+        return web.json_response(body, status=200 if status == "ok" else 503)
 
     async def _metrics_view(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(self._metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -208,27 +326,11 @@ class HttpDoor:
     # -- synthesis ---------------------------------------------------------------------
 
     async def _synthesize(self, request: web.Request) -> web.StreamResponse:
+        body, audio_format = await _read_request(request)
         try:
-            body = await request.json()
-        except ValueError:
-            raise RequestError(400, "The body must be a JSON object", "bad-json") from None
-        if not isinstance(body, dict):
-            raise RequestError(400, "The body must be a JSON object", "bad-json")
-        text = body.get("text")
-        if not isinstance(text, str):
-            raise RequestError(400, "Field 'text' is required and must be a string", "empty-text")
-        audio_format = str(body.get("format") or "wav").lower()
-        if audio_format not in FORMATS:
-            raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
-        speed = body.get("speed", 1.0)
-        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not 0.25 <= float(speed) <= 4.0:
-            raise RequestError(400, "Field 'speed' must be a number from 0.25 to 4", "bad-speed")
-        for field in ("voice", "speaker", "language"):
-            if body.get(field) is not None and not isinstance(body[field], str):
-                raise RequestError(400, f"Field {field!r} must be a string", "bad-field")
-        text = self._synthesizer.clean_text(text)
-        try:
-            self._synthesizer.check_text(text)
+            # The same rules, messages and codes as the Wyoming door and the command line.
+            text = self._synthesizer.accept_text(body.get("text"))
+            speed = None if body.get("speed") is None else check_speed(body["speed"])
             voice = self._synthesizer.resolve_voice(VoiceRequest(body.get("voice") or None, body.get("language"), body.get("speaker")))
         except SynthesisError as err:
             raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
@@ -238,12 +340,12 @@ class HttpDoor:
                 if stream:
                     if audio_format not in STREAMABLE:
                         raise RequestError(400, f"Streaming is available for {', '.join(sorted(STREAMABLE))}", "bad-format")
-                    return await self._stream(request, text, voice, float(speed), audio_format)
-                return await self._to_file(text, voice, float(speed), audio_format)
+                    return await self._stream(request, text, voice, speed, audio_format)
+                return await self._to_file(text, voice, speed, audio_format)
         except SynthesisError as err:
             raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
 
-    async def _stream(self, request: web.Request, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, text: str, voice: ResolvedVoice, speed: float | None, audio_format: str) -> web.StreamResponse:
         rate = voice.sample_rate
         response = web.StreamResponse(headers={"Content-Type": FORMATS[audio_format][0], "X-Sample-Rate": str(rate)})
         started = time.monotonic()
@@ -267,7 +369,7 @@ class HttpDoor:
         self._metrics.synthesis_seconds.observe(time.monotonic() - started)
         return response
 
-    async def _to_file(self, text: str, voice: ResolvedVoice, speed: float, audio_format: str) -> web.Response:
+    async def _to_file(self, text: str, voice: ResolvedVoice, speed: float | None, audio_format: str) -> web.Response:
         started = time.monotonic()
         pieces: list[np.ndarray] = []
         async for chunk in self._synthesizer.stream(text, voice, speed):
@@ -278,19 +380,97 @@ class HttpDoor:
         rate = voice.sample_rate
         audio = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         name = f"{uuid.uuid4().hex}.{FORMATS[audio_format][1]}"
-        data = await asyncio.to_thread(_encode, audio, rate, audio_format)
-        await asyncio.to_thread((self._audio_dir / name).write_bytes, data)
-        await asyncio.to_thread(self._clean)
+        data = await asyncio.to_thread(encode_file, audio, rate, audio_format)
+        await self._save_audio(name, data)
         return web.json_response({"audio_url": f"/static/audio/{name}", "duration": round(len(audio) / rate, 3), "sample_rate": rate, "format": audio_format})
 
     async def _audio_file(self, request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
         if not _AUDIO_NAME.match(name):  # generated names only: no path can be smuggled in
             raise RequestError(404, "No such audio file", "not-found")
+        content_type = FORMATS[name.rsplit(".", 1)[1]][0]
         path = self._audio_dir / name
-        if not path.is_file():
-            raise RequestError(404, "No such audio file (files are removed after a while)", "not-found")
-        return web.FileResponse(path, headers={"Content-Type": FORMATS[name.rsplit(".", 1)[1]][0]})
+        if path.is_file():
+            return web.FileResponse(path, headers={"Content-Type": content_type})
+        if self._files is not None:  # made by another replica or a worker
+            try:
+                data = await self._files.load(name)
+            except RedisUnavailable:
+                raise RequestError(503, "Audio files are shared through Redis, which does not answer; try again shortly", "redis-unavailable") from None
+            if data is not None:
+                return web.Response(body=data, headers={"Content-Type": content_type})
+        raise RequestError(404, "No such audio file (files are removed after a while)", "not-found")
+
+    async def _save_audio(self, name: str, data: bytes) -> None:
+        """Into Redis, where every replica finds it; on this replica's disk only if Redis fails."""
+        if self._files is not None:
+            try:
+                await self._files.save(name, data)
+                return
+            except RedisUnavailable:
+                _LOGGER.warning("Audio file %s kept on this replica only (Redis does not answer)", name)
+        await asyncio.to_thread((self._audio_dir / name).write_bytes, data)
+        await asyncio.to_thread(self._clean)
+
+    # -- asynchronous jobs -------------------------------------------------------------
+
+    async def _submit_job(self, request: web.Request) -> web.Response:
+        if self._jobs is None:
+            raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
+        if self.draining:
+            raise RequestError(503, "This replica is shutting down; send the job to another", "draining")
+        body, audio_format = await _read_request(request)
+        batch = "texts" in body
+        texts = body["texts"] if batch else [body.get("text")]
+        if not isinstance(texts, list) or not 1 <= len(texts) <= MAX_TEXTS:
+            raise RequestError(400, f"texts must be a list of 1 to {MAX_TEXTS} texts", "bad-field")
+        try:
+            job = JobRequest(
+                texts=tuple(self._synthesizer.accept_text(text) for text in texts),
+                format=audio_format,
+                speed=None if body.get("speed") is None else check_speed(body["speed"]),
+                voice=body.get("voice") or None, language=body.get("language"), speaker=body.get("speaker"), batch=batch,
+            )
+            self._synthesizer.resolve_voice(VoiceRequest(job.voice, job.language, job.speaker))  # the workers load the same voices
+        except SynthesisError as err:
+            raise RequestError(_STATUS.get(type(err), 500), str(err), err.code) from None
+        try:
+            job_id = await self._jobs.enqueue(job)
+        except QueueFull as err:
+            response = web.json_response({"error": str(err), "code": "queue-full"}, status=503)
+            response.headers["Retry-After"] = str(err.retry_after)
+            return response
+        except RedisUnavailable:
+            raise RequestError(503, "The job queue (Redis) does not answer; try again shortly", "redis-unavailable") from None
+        return web.json_response({"id": job_id, "state": "queued", "status_url": f"/api/tts/jobs/{job_id}"}, status=202)
+
+    async def _job_status(self, request: web.Request) -> web.Response:
+        if self._jobs is None:
+            raise RequestError(404, "Asynchronous jobs need a queue: start the server with --redis-url", "jobs-off")
+        job_id = request.match_info["id"]
+        if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+            raise RequestError(404, "No such job", "not-found")
+        try:
+            status = await self._jobs.status(job_id)
+        except RedisUnavailable:
+            raise RequestError(503, "The job queue (Redis) does not answer; try again shortly", "redis-unavailable") from None
+        if status is None:
+            raise RequestError(404, "No such job (finished jobs are forgotten with their audio)", "not-found")
+        return web.json_response(status)
+
+    async def _refresh_job_stats(self) -> None:
+        if self._jobs is None:
+            return
+        try:
+            self.job_stats = await self._jobs.stats()
+        except RedisUnavailable:
+            self.job_stats = None
+
+    async def _watch_jobs(self) -> None:
+        """Queue length and job age for /metrics, and the finishing rate behind Retry-After."""
+        while True:
+            await self._refresh_job_stats()
+            await asyncio.sleep(5.0)
 
     # -- cleanup -----------------------------------------------------------------------
 
@@ -313,6 +493,20 @@ class HttpDoor:
             await asyncio.to_thread(self._clean)
 
 
+async def _read_request(request: web.Request) -> tuple[dict[str, Any], str]:
+    """The JSON object of a synthesis or job request, and its audio format."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise RequestError(400, "The body must be a JSON object", "bad-json") from None
+    if not isinstance(body, dict):
+        raise RequestError(400, "The body must be a JSON object", "bad-json")
+    audio_format = str(body.get("format") or "wav").lower()
+    if audio_format not in FORMATS:
+        raise RequestError(400, f"Unknown format {audio_format!r}; use one of {', '.join(FORMATS)}", "bad-format")
+    return body, audio_format
+
+
 def _streaming_wav_header(rate: int) -> bytes:
     """A WAV header whose sizes say 'unknown' (0xFFFFFFFF), as streaming players accept."""
     unknown = 0xFFFFFFFF
@@ -323,7 +517,8 @@ def _streaming_wav_header(rate: int) -> bytes:
     )
 
 
-def _encode(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+def encode_file(audio: np.ndarray, rate: int, audio_format: str) -> bytes:
+    """A whole text's audio as the file a client downloads (the door's and the job workers')."""
     if audio_format == "pcm":
         return float_to_pcm16(audio)
     buffer = io.BytesIO()
