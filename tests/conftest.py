@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 from wyoming.client import AsyncTcpClient
@@ -156,6 +157,13 @@ async def exchange(port: int, *events: Event, until: tuple[str, ...] = ("audio-s
 async def describe(port: int) -> Event:
     received = await exchange(port, Describe().event(), until=("info",), timeout=5)
     return received.first("info")
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client for the HTTP door's tests."""
+    async with aiohttp.ClientSession() as client:
+        yield client
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -32,12 +32,6 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Serv
     )
     yield server, f"http://127.0.0.1:{port}"
     stop_server(server)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 async def _synthesize(session: aiohttp.ClientSession, base: str, **body: object) -> tuple[int, dict[str, object]]:

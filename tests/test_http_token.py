@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -64,12 +64,6 @@ def locked_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
     server = start_server(folder, "--http-uri", f"http://127.0.0.1:{port}", "--http-token-file", str(folder / "token"), "--cache-mb", "0")
     yield server, f"http://127.0.0.1:{port}"
     stop_server(server)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
 
 
 PROTECTED = [

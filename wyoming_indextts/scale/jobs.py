@@ -37,7 +37,7 @@ import numpy as np
 
 from ..synthesis import SynthesisError, Synthesizer, VoiceRequest
 from .files import SharedAudioFiles
-from .store import PREFIX, RedisUnavailable, SharedStore
+from .store import PREFIX, SharedStore
 
 if TYPE_CHECKING:
     import redis
