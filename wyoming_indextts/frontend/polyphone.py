@@ -18,10 +18,6 @@ import numpy as np
 _PAD, _UNK, _BOS, _EOS = 0, 1, 2, 3
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)
-
-
 class PolyphoneModel:
     """Thread-safe after construction: ``predict`` only reads the weights."""
 
@@ -34,15 +30,24 @@ class PolyphoneModel:
         self.classes: list[str] = [c.replace("u:", "v") for c in weights["classes"].tolist()]
         class_ids = {c: i for i, c in enumerate(self.classes)}
         embedding = weights["embedding"].astype(np.float32)
-        # Input projections for every vocabulary entry, both directions: one lookup per step at run time.
-        # Gates reordered from PyTorch's (i, f, g, o) to (i, f, o, g): one sigmoid and one tanh
-        # per step instead of four numpy calls.
+        # Both directions advance in one loop (forward at step t, backward at steps-1-t): one
+        # matrix product per step with a block-diagonal recurrent matrix, gates laid out
+        # [i_fw i_bw | f_fw f_bw | o_fw o_bw | g_fw g_bw]. Input projections for every vocabulary
+        # entry and direction, gates (i, f, o, g): one lookup per step. The sigmoid gates' weights
+        # are halved (sigmoid(x) = 0.5 tanh(x / 2) + 0.5), so one tanh serves all gates.
         size = weights["fw_w_hh"].shape[1]
-        order = np.r_[0 : 2 * size, 3 * size : 4 * size, 2 * size : 3 * size]
-        self._fw_in = np.ascontiguousarray((embedding @ weights["fw_w_ih"].T + weights["fw_b_ih"] + weights["fw_b_hh"])[:, order])
-        self._bw_in = np.ascontiguousarray((embedding @ weights["bw_w_ih"].T + weights["bw_b_ih"] + weights["bw_b_hh"])[:, order])
-        self._fw_hh = np.ascontiguousarray(weights["fw_w_hh"].T[:, order])
-        self._bw_hh = np.ascontiguousarray(weights["bw_w_hh"].T[:, order])
+        order = np.r_[0 : 2 * size, 3 * size : 4 * size, 2 * size : 3 * size]  # PyTorch's (i, f, g, o)
+        scale = np.concatenate([np.full(3 * size, 0.5), np.ones(size)]).astype(np.float32)
+        self._inputs: list[np.ndarray] = []
+        self._w_hh = np.zeros((2 * size, 8 * size), dtype=np.float32)
+        for d, direction in enumerate(("fw", "bw")):
+            projected = embedding @ weights[f"{direction}_w_ih"].T + weights[f"{direction}_b_ih"] + weights[f"{direction}_b_hh"]
+            self._inputs.append(np.ascontiguousarray(projected[:, order] * scale, dtype=np.float32))
+            recurrent = weights[f"{direction}_w_hh"].T[:, order] * scale  # (size, 4 size)
+            for gate in range(4):
+                column = gate * 2 * size + d * size
+                self._w_hh[d * size : (d + 1) * size, column : column + size] = recurrent[:, gate * size : (gate + 1) * size]
+        self._hidden = size
         self._fc1_w, self._fc1_b = weights["fc1_w"].T.copy(), weights["fc1_b"]
         self._fc2_w, self._fc2_b = weights["fc2_w"].T.copy(), weights["fc2_b"]
         # Which characters are polyphones, and the readings each may take.
@@ -54,7 +59,6 @@ class PolyphoneModel:
             char: np.array([class_ids[r] for r in readings], dtype=np.int64)
             for char, readings in self.candidates.items()
         }
-        self._hidden = self._fw_hh.shape[0]
 
     def is_polyphone(self, char: str) -> bool:
         return char in self._candidate_ids
@@ -65,16 +69,19 @@ class PolyphoneModel:
             return []
         ids = [_BOS] + [self._char_ids.get(c, _UNK) for c in text] + [_EOS]
         steps = len(ids)
-        fw_x = self._fw_in[ids]
-        bw_x = self._bw_in[ids]
         hidden = self._hidden
-        fw_out = np.empty((steps, hidden), dtype=np.float32)
-        bw_out = np.empty((steps, hidden), dtype=np.float32)
-        # Forward direction is only needed up to the last polyphone, backward only down to the first.
+        # The forward direction is only needed up to the last polyphone, the backward one only
+        # down to the first: the loop runs as long as the longer of the two needs.
         last = max(positions) + 1
         first = min(positions) + 1
-        self._run(fw_x, self._fw_hh, range(0, last + 1), fw_out)
-        self._run(bw_x, self._bw_hh, range(steps - 1, first - 1, -1), bw_out)
+        length = max(last, steps - 1 - first) + 1
+        inputs = np.empty((length, 4, 2, hidden), dtype=np.float32)
+        inputs[:, :, 0] = self._inputs[0][ids[:length]].reshape(length, 4, hidden)
+        inputs[:, :, 1] = self._inputs[1][ids[::-1][:length]].reshape(length, 4, hidden)
+        states = self._run(inputs.reshape(length, 8 * hidden), self._w_hh, hidden)
+        fw_out = states[:, :hidden]
+        bw_out = np.zeros((steps, hidden), dtype=np.float32)
+        bw_out[steps - length :] = states[::-1, hidden:]
         rows = [p + 1 for p in positions]
         features = np.concatenate([fw_out[rows], bw_out[rows]], axis=1)
         logits = np.maximum(features @ self._fc1_w + self._fc1_b, 0.0) @ self._fc2_w + self._fc2_b
@@ -95,17 +102,25 @@ class PolyphoneModel:
         return [max(s, key=s.__getitem__) if s else None for s in self.scores(text, positions)]
 
     @staticmethod
-    def _run(inputs: np.ndarray, w_hh: np.ndarray, order: range, out: np.ndarray) -> None:
-        hidden = w_hh.shape[0]
-        h = np.zeros(hidden, dtype=np.float32)
-        c = np.zeros(hidden, dtype=np.float32)
-        for t in order:
-            gates = inputs[t] + h @ w_hh
-            ifo = _sigmoid(gates[: 3 * hidden])
-            g = np.tanh(gates[3 * hidden :])
-            c = ifo[hidden : 2 * hidden] * c + ifo[:hidden] * g
-            h = ifo[2 * hidden :] * np.tanh(c)
+    def _run(inputs: np.ndarray, w_hh: np.ndarray, hidden: int) -> np.ndarray:
+        """The fused LSTM over ``inputs`` (steps × 8 hidden): per step [forward h, backward h]."""
+        two = 2 * hidden
+        out = np.empty((len(inputs), two), dtype=np.float32)
+        h = np.zeros(two, dtype=np.float32)
+        c = np.zeros(two, dtype=np.float32)
+        gates = np.empty(4 * two, dtype=np.float32)
+        for t in range(len(inputs)):
+            np.matmul(h, w_hh, out=gates)
+            gates += inputs[t]
+            np.tanh(gates, out=gates)
+            sig = gates[: 3 * two]
+            sig *= 0.5
+            sig += 0.5
+            c *= gates[two : 2 * two]
+            c += gates[:two] * gates[3 * two :]
+            h = gates[2 * two : 3 * two] * np.tanh(c)
             out[t] = h
+        return out
 
 
 class _nullpath:
