@@ -146,6 +146,46 @@ def test_polyphone_model_reads_context() -> None:
         assert model.predict(text, [text.index(char)]) == [expected], text
 
 
+def test_polyphone_model_is_the_plain_bilstm() -> None:
+    """The fused run (both directions in one loop, halved sigmoid weights) against a textbook
+    LSTM per direction over the stored weights (PyTorch's gate order i, f, g, o)."""
+    from importlib import resources
+
+    import numpy as np
+
+    from wyoming_indextts.frontend.polyphone import default_model
+
+    data = np.load(str(resources.files("wyoming_indextts") / "data" / "polyphone.npz"))
+    w = {k: data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k] for k in data.files}
+    char_ids = {c: i for i, c in enumerate(w["chars"].tolist()) if i >= 4}
+    classes = [c.replace("u:", "v") for c in w["classes"].tolist()]
+
+    def lstm(xs: np.ndarray, d: str) -> np.ndarray:
+        h = np.zeros(w[f"{d}_w_hh"].shape[1], np.float32)
+        c = np.zeros_like(h)
+        out = []
+        for x in xs:
+            i, f, g, o = np.split(w[f"{d}_w_ih"] @ x + w[f"{d}_b_ih"] + w[f"{d}_w_hh"] @ h + w[f"{d}_b_hh"], 4)
+            c = 1 / (1 + np.exp(-f)) * c + 1 / (1 + np.exp(-i)) * np.tanh(g)
+            h = 1 / (1 + np.exp(-o)) * np.tanh(c)
+            out.append(h)
+        return np.array(out)
+
+    model = default_model()
+    for text in ["他们在山路上慢慢行走，一直走到天黑。", "还", "银行的人说你还得再等等"]:
+        positions = [i for i, char in enumerate(text) if model.is_polyphone(char)]
+        x = w["embedding"][[2] + [char_ids.get(char, 1) for char in text] + [3]]
+        both = np.concatenate([lstm(x, "fw"), lstm(x[::-1], "bw")[::-1]], axis=1)
+        for position, got in zip(positions, model.scores(text, positions)):
+            hidden = np.maximum(both[position + 1] @ w["fc1_w"].T + w["fc1_b"], 0)
+            logits = hidden @ w["fc2_w"].T + w["fc2_b"]
+            wanted = {r: float(logits[classes.index(r)]) for r in got}
+            top = max(wanted.values())
+            total = sum(np.exp(v - top) for v in wanted.values())
+            for reading, p in got.items():
+                assert abs(p - np.exp(wanted[reading] - top) / total) < 1e-4, (text, reading)
+
+
 def test_letters_and_word_starts(g2p: G2PZh) -> None:
     readings = g2p("打开Wi-Fi")
     assert [r.char for r in readings] == ["打", "开", "W", "i", "F", "i"]

@@ -460,7 +460,7 @@ def main() -> None:
 # --- part-of-speech preferences ------------------------------------------------------------
 
 POS_OUT = OUT.parent / "polyphone_pos.txt"
-POS_SETTING = "1/0.5/3"  # CPP weight / Biaobei weight / smoothing: chosen by pos --crossval 5
+POS_SETTING = "1/0.5/3/0.8"  # CPP weight / Biaobei weight / smoothing / confidence: chosen by pos --crossval 5
 
 
 def pos_counts(examples: list[Example], analyzer=None) -> dict[tuple[str, str], collections.Counter[str]]:
@@ -478,21 +478,27 @@ def pos_counts(examples: list[Example], analyzer=None) -> dict[tuple[str, str], 
     return dict(counts)
 
 
+def _setting(setting: str) -> tuple[float, float, float, float]:
+    """CPP/BIAOBEI/SMOOTHING[/CONFIDENCE] → the four numbers (confidence 0 when left out)."""
+    values = [float(x) for x in setting.split("/")] + [0.0]
+    return values[0], values[1], values[2], values[3]
+
+
 def _pos_preferences(counts: dict[str, dict], setting: str):
     from wyoming_indextts.frontend.word_readings import PosPreferences
 
-    cpp, baker, smoothing = (float(x) for x in setting.split("/"))
-    return PosPreferences.from_counts(counts, {"cpp": cpp, "baker": baker}, smoothing)
+    cpp, baker, smoothing, confidence = _setting(setting)
+    return PosPreferences.from_counts(counts, {"cpp": cpp, "baker": baker}, smoothing, confidence)
 
 
 def learn_pos(labels: Path, ids: tuple[int, int], cpp_dir: Path, setting: str = POS_SETTING,
               out: Path = POS_OUT) -> None:
     counts = {"cpp": pos_counts(cpp_examples(cpp_dir)), "baker": pos_counts(baker_examples(labels, ids))}
-    cpp, baker, smoothing = setting.split("/")
+    cpp, baker, smoothing, confidence = _setting(setting)
     with out.open("w", encoding="utf-8") as f:
         f.write("# source<TAB>polyphone<TAB>tag of its word<TAB>reading count ...: how often each reading came with\n"
                 f"# each part of speech, on CPP dev and on Biaobei {ids[0]:06d}-{ids[1]:06d} (tools/train_polyphone.py pos)\n")
-        f.write(f"weight\tcpp\t{cpp}\nweight\tbaker\t{baker}\nsmoothing\t{smoothing}\n")
+        f.write(f"weight\tcpp\t{cpp:g}\nweight\tbaker\t{baker:g}\nsmoothing\t{smoothing:g}\nconfidence\t{confidence:g}\n")
         for source, table in counts.items():
             for (char, tag), readings in sorted(table.items()):
                 pairs = " ".join(f"{r} {n}" for r, n in readings.most_common())

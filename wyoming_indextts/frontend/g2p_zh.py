@@ -224,6 +224,7 @@ class G2PZh:
         # The lexical analyser (words, parts of speech, names) and what its output says about readings.
         self._analyzer = analyzer or default_analyzer()
         self._pos = default_pos_preferences() if pos_preferences is None else pos_preferences
+        self._pos_table = self._pos.table(self._model.candidates)
         self._names = default_name_readings() if name_readings is None else name_readings
 
     # -- public -----------------------------------------------------------------------------
@@ -361,7 +362,14 @@ class G2PZh:
             weights = DICTIONARY_FIRST if text[index] in self._dictionary_first else self._weights
             votes = _phrase_votes(self._dictionaries.phrases, text, index, spans)
             lexical = analysis.word_of(index)
-            preference = self._pos.preference(text[index], lexical.tag, score)
+            preference = self._pos_table.get((text[index], lexical.tag))
+            if preference and votes and _unsure(analysis, index, self._pos.min_confidence):
+                # LAC hesitates over the tag and the dictionary words around read the character
+                # otherwise than the tag prefers (请按时还书: 还 adverb 0.65 → hái, the word
+                # 还书 → huán): the words decide, with the model.
+                favourite = max(preference, key=preference.__getitem__)
+                if votes[favourite] < max(votes.values()):
+                    preference = None
             name = self._names.reading(lexical, index)
             word.pinyin[k] = weights.choose(score, word.pinyin[k], word.phrase, votes, preference, name)
             if _ADJUST_TO.match(text, index):
@@ -401,6 +409,11 @@ class G2PZh:
             return False
         learned = erhua_words().get(key)
         return learned if learned is not None else guess_erhua([r.text for r in run], w)
+
+
+def _unsure(analysis: Analysis, index: int, threshold: float) -> bool:
+    """Whether the analyser's confidence in the tag of the word at ``index`` is below ``threshold``."""
+    return analysis.confidence is not None and float(analysis.confidence[index]) < threshold
 
 
 def _is_adverbial_de(text: str, words: list[_Word], word: _Word) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -50,22 +51,29 @@ class PosPreferences:
     weights: dict[str, float]
     smoothing: float
     totals: dict[str, dict[str, Counter[str]]]  # per source and character, over all tags
+    # Where the analyser is less sure than this of the word's tag (``lexical.Analysis.confidence``)
+    # and the dictionary words around the character read it otherwise than the tag prefers, the
+    # G2P leaves the preference out (g2p_zh): a hesitant tag (还 in 请按时还书: adverb 0.65, verb
+    # 0.33) is not worth more than the word 还书. Chosen with the other settings by
+    # cross-validation on CPP dev (tools/train_polyphone.py pos --crossval).
+    min_confidence: float = 0.0
 
     @classmethod
     def from_counts(cls, counts: dict[str, dict[tuple[str, str], Counter[str]]], weights: dict[str, float],
-                    smoothing: float = 3.0) -> PosPreferences:
+                    smoothing: float = 3.0, min_confidence: float = 0.0) -> PosPreferences:
         totals: dict[str, dict[str, Counter[str]]] = {}
         for source, table in counts.items():
             per_char = totals.setdefault(source, {})
             for (char, _), counted in table.items():
                 per_char.setdefault(char, Counter()).update(counted)
-        return cls(counts, weights, smoothing, totals)
+        return cls(counts, weights, smoothing, totals, min_confidence)
 
     @classmethod
     def load(cls, name: str = POS_FILE) -> PosPreferences:
         counts: dict[str, dict[tuple[str, str], Counter[str]]] = {}
         weights: dict[str, float] = {}
         smoothing = 3.0
+        min_confidence = 0.0
         for row in _rows(name):
             if row[0] == "weight":  # weight<TAB>source<TAB>value
                 weights[row[1]] = float(row[2])
@@ -73,11 +81,27 @@ class PosPreferences:
             if row[0] == "smoothing":
                 smoothing = float(row[1])
                 continue
+            if row[0] == "confidence":
+                min_confidence = float(row[1])
+                continue
             source, char, tag, readings = row
             values = readings.split()
             counts.setdefault(source, {})[(char, tag)] = Counter(
                 {r: int(n) for r, n in zip(values[0::2], values[1::2])})
-        return cls.from_counts(counts, weights, smoothing)
+        return cls.from_counts(counts, weights, smoothing, min_confidence)
+
+    def table(self, candidates: Mapping[str, Sequence[str]]) -> dict[tuple[str, str], dict[str, float]]:
+        """:meth:`preference` for every (character, tag) counted, over the character's
+        ``candidates`` (the polyphone model's): what the G2P looks up per polyphone at run time."""
+        keys = {key for table in self.counts.values() for key in table}
+        out: dict[tuple[str, str], dict[str, float]] = {}
+        for char, tag in keys:
+            readings = candidates.get(char)
+            if readings:
+                preference = self.preference(char, tag, tuple(readings))
+                if preference:
+                    out[(char, tag)] = preference
+        return out
 
     def preference(self, char: str, tag: str, candidates: dict[str, float] | tuple[str, ...]) -> dict[str, float] | None:
         total: Counter[str] = Counter()
