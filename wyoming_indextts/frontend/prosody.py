@@ -231,8 +231,8 @@ def _latin(char: str) -> bool:
 # 三百#1二十八点#1六千#1瓦时 as it would cut words. Whatever a (re)trained model predicts, this step
 # removes every boundary inside a number as the normalizer writes it (between 点 and its decimals
 # too), inside a unit, inside a clock time or duration, and between a letter code and its digits
-# (PM二点五). A boundary may precede or follow them, and between a number and its unit it is the
-# model's call, except that a unit which starts like a number gets one (八点六#1千瓦时). Digit
+# (PM二点五). A boundary may precede or follow them; between a number and its unit there is none,
+# except that a unit which starts like a number gets one (八点六#1千瓦时). Digit
 # strings (phones, codes) are cut into the groups people read them in, with at least #1 between
 # groups and none inside.
 
@@ -256,6 +256,9 @@ _DIGIT_RUN = re.compile(rf"(?<![点{_DIGITS}])[{_DIGITS}]{{6,}}")
 # A unit that starts like a number (千瓦时, 百帕, 万元) gets at least #1 before it: 八点六千瓦时
 # with no break between 六 and 千 is heard as 八点六千.
 _NUMBER_LIKE_UNIT = tuple("千百万亿")
+# 兆 is a number word too (10^6, 10^12) and the mega- of 兆字节: whether it is heard as part of
+# the number depends on the number, so the junction before it is left to the model.
+_AMBIGUOUS_UNIT = ("兆",)
 
 
 def digit_groups(digits: str, after_plus: bool = False) -> list[int]:
@@ -307,10 +310,11 @@ def number_spans(text: str) -> list[tuple[int, int, list[int]]]:
             if not _well_formed(match.group("number")) and _UNIT_WORD.fullmatch(text[number_end - 1 : match.end()]):
                 number_end = unit_start = number_end - 1  # 一千零一十三|百帕, not 一千零一十三百|帕
                 unit = text[unit_start : match.end()]
-            # The junction of number and unit is the model's call, except before 千瓦时 and the like.
-            spans.append((unit_start, match.end(), []))
-            if unit.startswith(_NUMBER_LIKE_UNIT) and unit_start == number_end:
-                spans.append((number_end - 1, unit_start + 1, [number_end - 1]))
+            # No boundary between a number and its unit either (Biaobei 000001-008000 has one at
+            # 34 of 1,355 such junctions), except before 千瓦时 and the like, which gets #1.
+            joined = unit_start == number_end and not unit.startswith(_AMBIGUOUS_UNIT)
+            junction = [number_end - 1] if joined and unit.startswith(_NUMBER_LIKE_UNIT) else []
+            spans.append((number_end - 1 if joined else unit_start, match.end(), junction))
         if number_end - start >= 2:
             spans.append((start, number_end, _group_cuts(text, start, number_end)))
     return spans
