@@ -119,6 +119,22 @@ def test_constraint_holds_whatever_the_model_predicts() -> None:
     assert levels[[r.index for r in readings].index(text.index("度"))] == 3  # after 浓度: the model's call
 
 
+@pytest.mark.parametrize(
+    ("text", "number", "predicted", "kept"),
+    [
+        ("用时五十一分钟", "五十一", 2, 0),  # a number and its unit are one prosodic word
+        ("风速十二米每秒", "十二", 1, 0),
+        ("用电三百二十八点六千瓦时", "三百二十八点六", 0, 1),  # 八点六千 would be heard as a number
+    ],
+)
+def test_junction_of_number_and_unit(text: str, number: str, predicted: int, kept: int) -> None:
+    """Whatever the model predicts between a number and its unit, the step decides."""
+    readings = G2PZh()(text)
+    levels = keep_numbers_whole(text, readings, [predicted] * len(readings))
+    junction = [r.index for r in readings].index(text.index(number) + len(number) - 1)
+    assert levels[junction] == kept, levels
+
+
 def test_rules_fallback_keeps_numbers_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the model file the rules decide, and the same step applies."""
     monkeypatch.setattr(prosody, "default_predictor", lambda: None)
