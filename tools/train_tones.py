@@ -12,7 +12,7 @@ the tagger reads the neutral-tone list, so the list comes before it):
 
     L=../shared/data/baker/prosody_labels_000001-009000.txt
     python tools/train_polyphone.py pos $L ../shared/data/cpp --ids 1-9000
-    python tools/train_polyphone.py dictionary-first $L --ids 1-9000
+    python tools/train_polyphone.py dictionary-first $L --ids 1-9000 --cpp ../shared/data/cpp
     python tools/train_tones.py erhua $L --ids 1-9000
     python tools/train_polyphone.py neutral $L --ids 1-9000
     python tools/train_tones.py tagger $L --ids 1-9000 --epochs 12 --members 3
