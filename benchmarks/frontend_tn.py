@@ -5,8 +5,8 @@
 
 from __future__ import annotations
 
+import argparse
 import re
-import sys
 import time
 from pathlib import Path
 
@@ -38,7 +38,9 @@ def evaluate(tsv: Path) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    result = evaluate(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_TSV)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("tsv", nargs="?", type=Path, default=DEFAULT_TSV, help="input<TAB>reading|reading… per line (default: %(default)s)")
+    result = evaluate(parser.parse_args().tsv)
     print(f"TN: {result['accuracy']:.1%} of {result['n']} sentences exactly right, {result['ms_per_sentence']:.3f} ms/sentence")
     for text, output, wanted in result["failures"]:  # type: ignore[union-attr]
         print(f"  {text} -> {output} (want {wanted})")
