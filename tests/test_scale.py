@@ -205,11 +205,15 @@ async def test_queued_jobs_are_drained_by_two_workers_with_one_killed(cluster: C
             assert time.monotonic() - started < 180, "workers too slow"
             await asyncio.sleep(0.05)
         while in_hand is None:  # kill it while it holds a job
+            # Frozen, it cannot finish the job between our look and the kill (a short job can).
+            victim.process.send_signal(signal.SIGSTOP)
             for job_id in queue.started_job_registry.get_job_ids():
-                if (client.hget(f"indextts:job:{job_id}", "worker") or b"").decode() == victim_name:
+                worker, state = client.hmget(f"indextts:job:{job_id}", "worker", "state")
+                if (worker or b"").decode() == victim_name and state == b"started":
                     in_hand = job_id
                     break
             if in_hand is None:
+                victim.process.send_signal(signal.SIGCONT)
                 await asyncio.sleep(0.005)
         victim.process.send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
