@@ -282,11 +282,12 @@ class IndexTTSOptions:
     steps: int = 10
     """Flow-matching Euler steps (upstream's default is 25; fewer is faster, a little rougher)."""
     cfg_rate: float = 0.7
-    temperature: float = 0.8
-    top_k: int = 30
+    # Flat, as a voice manifest writes them; the defaults are the sampler's own.
+    temperature: float = SamplingOptions.temperature
+    top_k: int = SamplingOptions.top_k
     """1 decodes greedily."""
-    top_p: float = 0.8
-    repetition_penalty: float = 10.0
+    top_p: float = SamplingOptions.top_p
+    repetition_penalty: float = SamplingOptions.repetition_penalty
     max_tokens: int = 1500
     seed: int | None = None
 
