@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO
 from wyoming_indextts.frontend import prosody
 from wyoming_indextts.frontend.g2p_zh import G2PZh
+from wyoming_indextts.frontend.normalize import normalize_zh
 from wyoming_indextts.frontend.pipeline import Frontend
 from wyoming_indextts.frontend.prosody import digit_groups, keep_numbers_whole, number_spans
 from wyoming_indextts.frontend.sentence import is_hanzi
@@ -125,6 +126,7 @@ def test_constraint_holds_whatever_the_model_predicts() -> None:
         ("用时五十一分钟", "五十一", 2, 0),  # a number and its unit are one prosodic word
         ("风速十二米每秒", "十二", 1, 0),
         ("用电三百二十八点六千瓦时", "三百二十八点六", 0, 1),  # 八点六千 would be heard as a number
+        ("气压一千零八百帕", "一千零八", 0, 1),  # 1008 hPa: 一千零八百 is no number, 百帕 the unit
     ],
 )
 def test_junction_of_number_and_unit(text: str, number: str, predicted: int, kept: int) -> None:
@@ -133,6 +135,20 @@ def test_junction_of_number_and_unit(text: str, number: str, predicted: int, kep
     levels = keep_numbers_whole(text, readings, [predicted] * len(readings))
     junction = [r.index for r in readings].index(text.index(number) + len(number) - 1)
     assert levels[junction] == kept, levels
+
+
+@pytest.mark.parametrize(
+    ("text", "reading"),
+    [
+        ("今日步行 12876 步", "今日步行一万二千八百七十六步"),  # a count, though it starts with 1
+        ("本月访客共15000人", "本月访客共一万五千人"),
+        ("订单号10523已发货", "订单号幺零五二三已发货"),  # no measure word after it: a code
+        ("邮编100080", "邮编幺零零零八零"),
+        ("手机13812345678", "手机幺三八幺二三四五六七八"),
+    ],
+)
+def test_long_numbers_that_count_are_quantities(text: str, reading: str) -> None:
+    assert normalize_zh(text) == reading
 
 
 def test_rules_fallback_keeps_numbers_whole(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,11 @@ _MEASURE_WORDS = (
 )
 
 
+# A measure word after a number makes it a count (步数 10523 步), not a code; 人 too, which takes 两
+# only in some words and so is not above.
+_COUNTED = frozenset(_MEASURE_WORDS) - frozenset("点分秒小") | {"人"}
+
+
 def _liang(cardinal: str, following: str) -> str:
     """两 instead of 二 when the number 2 counts something: 两个, 两小时, 两点."""
     if cardinal == "二" and following and following[0] in _MEASURE_WORDS and not following.startswith("年级"):
@@ -223,9 +228,11 @@ def _plain_number(m: re.Match[str]) -> str:
     after = m.string[m.end() : m.end() + 1]
     digits = number.lstrip("-−+")
     # Long digit strings without separators are codes or phone numbers; so is any whole number
-    # written with a leading zero (座位08F, 错误代码E03): nobody pads a quantity.
+    # written with a leading zero (座位08F, 错误代码E03): nobody pads a quantity. But a number up to
+    # nine digits that counts something is a quantity: 步数 10523 步, 共12000人.
+    counted = len(digits) <= 9 and m.string[m.end() : m.end() + 2].lstrip()[:1] in _COUNTED
     if "." not in digits and "," not in digits and (
-        (len(digits) >= 5 and digits.startswith(("0", "1"))) or (len(digits) >= 2 and digits.startswith("0"))
+        (len(digits) >= 5 and digits.startswith("1") and not counted) or (len(digits) >= 2 and digits.startswith("0"))
     ):
         return read_digits(digits, one="幺")
     if "." not in digits and "," not in digits and len(digits) > 12:

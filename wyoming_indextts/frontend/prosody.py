@@ -327,6 +327,11 @@ def _well_formed(number: str) -> bool:
         places = [c for c in section if c in "千百十"]
         if places != sorted(set(places), key="千百十".index):
             return False
+        # 零 stands for a skipped place, so the next place is at least two below the last one:
+        # 一千零八十 yes, 一千零八百 no (一千零八 and a 百 unit: 一千零八百帕 is 1008 hPa).
+        for before, after in re.findall("([千百十])零[^千百十]*([千百十])", section):
+            if "千百十".index(after) - "千百十".index(before) < 2:
+                return False
     return True
 
 
