@@ -83,6 +83,9 @@ def test_boundaries_in_numbers(frontend: Frontend, text: str, inside: str, after
         # ... the quantity 一 keeps its sandhi, and so do 七 and 八 their first tone
         ("已开启 1 小时", "一小时", ["yi4", "xiao3", "shi2"]), ("有1个包裹", "一个", ["yi2", "*"]),
         ("快一点", "一点", ["yi4", "dian3"]), ("七点八度", "七点八", ["qi1", "dian3", "ba1"]),
+        # a revolution is zhuàn, not the zhuǎn of turning
+        ("风扇转速 1200 rpm", "转每分钟", ["zhuan4", "mei3", "fen1", "zhong1"]),
+        ("电机 30 r/s", "转每秒", ["zhuan4", "mei2", "miao3"]),
     ],
 )
 def test_tone_of_digits(frontend: Frontend, text: str, span: str, pinyin: list[str]) -> None:
