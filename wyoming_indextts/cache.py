@@ -63,6 +63,14 @@ def model_cache_dir() -> Path:
     return Path(base) / "wyoming-indextts"
 
 
+def remove_stale(current: Path, pattern: str) -> None:
+    """Delete the files beside ``current`` that match ``pattern`` but are not it: built from
+    earlier sources (another version, another install), they would never be read again."""
+    for entry in current.parent.glob(pattern):
+        if entry != current:
+            entry.unlink(missing_ok=True)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Another server starting at the same time never reads a half-written file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import model_cache_dir, write_atomically
+from ..cache import model_cache_dir, remove_stale, write_atomically
 from .sentence import is_hanzi
 from .tone_sandhi import word_table
 
@@ -608,16 +608,9 @@ def load_dictionaries(cache_dir: Path | None = None, builder: Callable[[], bytes
     except OSError as err:
         _LOGGER.warning("Cannot cache the dictionaries in %s (%s); building them at every start", path.parent, err)
         return dictionaries
-    _remove_older_files(path)
+    remove_stale(path, f"{_FILE_STEM}-*.npz")  # ~15 MB each
     _LOGGER.info("Built the front end's dictionaries in %.1f s, cached in %s", time.monotonic() - started, path)
     return dictionaries
-
-
-def _remove_older_files(current: Path) -> None:
-    """Files built from earlier data or formats (~15 MB each) are never read again."""
-    for entry in current.parent.glob(f"{_FILE_STEM}-*.npz"):
-        if entry != current:
-            entry.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=1)
