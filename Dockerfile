@@ -32,12 +32,13 @@ COPY models ./models
 # Editable: the server finds the Chinese voice in models/ next to its package, so the image
 # holds its 23 MB once (a wheel install carries it inside the package: tests/test_package.py).
 # The import check fails the build, not the first request, when the runtime cannot load.
-# The front end's compact dictionaries are built here (into ~/.cache/wyoming-indextts), not
-# at the first start.
+# The front end's compact dictionaries and the lexical analyser's graph with its states output
+# are built here (into ~/.cache/wyoming-indextts), not at the first start.
 RUN python3 -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir -e . \
     && /opt/venv/bin/python -c "import onnxruntime, piper, espeakng_loader, wyoming_indextts.frontend" \
-    && /opt/venv/bin/python -m wyoming_indextts.frontend.dictionaries
+    && /opt/venv/bin/python -m wyoming_indextts.frontend.dictionaries \
+    && /opt/venv/bin/python -c "from wyoming_indextts.frontend.lexical import default_analyzer; default_analyzer()"
 
 COPY rootfs /
 WORKDIR /
