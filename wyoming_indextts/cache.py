@@ -63,12 +63,19 @@ def model_cache_dir() -> Path:
     return Path(base) / "wyoming-indextts"
 
 
-def remove_stale(current: Path, pattern: str) -> None:
-    """Delete the files beside ``current`` that match ``pattern`` but are not it: built from
-    earlier sources (another version, another install), they would never be read again."""
-    for entry in current.parent.glob(pattern):
-        if entry != current:
+def replace_cached_file(path: Path, data: bytes, stale: str) -> OSError | None:
+    """Write ``data`` to ``path`` (making its folder) and delete the files beside it that match
+    ``stale``: built from earlier sources (another version, another install), they would never be
+    read again. The error where the cache cannot be written (the caller keeps ``data`` itself)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+    except OSError as err:
+        return err
+    for entry in path.parent.glob(stale):
+        if entry != path:
             entry.unlink(missing_ok=True)
+    return None
 
 
 def write_atomically(path: Path, data: bytes) -> None:

