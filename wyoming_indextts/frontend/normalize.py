@@ -227,10 +227,12 @@ def _plain_number(m: re.Match[str]) -> str:
     number = m.group(0)
     after = m.string[m.end() : m.end() + 1]
     digits = number.lstrip("-−+")
+    # Templates put spaces around numbers (「已开启 2 小时」): what counts is the next word.
+    following = m.string[m.end() : m.end() + 8].lstrip()[:2]
     # Long digit strings without separators are codes or phone numbers; so is any whole number
     # written with a leading zero (座位08F, 错误代码E03): nobody pads a quantity. But a number up to
     # nine digits that counts something is a quantity: 步数 10523 步, 共12000人.
-    counted = len(digits) <= 9 and m.string[m.end() : m.end() + 2].lstrip()[:1] in _COUNTED
+    counted = len(digits) <= 9 and following[:1] in _COUNTED
     if "." not in digits and "," not in digits and (
         (len(digits) >= 5 and digits.startswith("1") and not counted) or (len(digits) >= 2 and digits.startswith("0"))
     ):
@@ -244,8 +246,7 @@ def _plain_number(m: re.Match[str]) -> str:
         return read_number(number)  # part of a name, not a count: B2层 is 二, not 两
     if after == "层" and m.string[max(0, m.start() - 2) : m.start()].endswith(_TO_A_PLACE):
         return read_number(number)  # a floor, not a count: 电梯到达2层 is 二层, 有2层 is 两层
-    # Templates put spaces around numbers (「已开启 2 小时」): what counts is the next word.
-    return _liang(read_number(number), m.string[m.end() : m.end() + 8].lstrip()[:2])
+    return _liang(read_number(number), following)
 
 
 # After these, a number of three or more digits is a string of digits (1 as 幺): phone and
