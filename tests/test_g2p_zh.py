@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -217,7 +218,7 @@ def test_rules_alone_without_the_corrector() -> None:
     assert spoken(rules, "展览馆") == ["zhan2", "lan2", "guan3"]
 
 
-TONE_MODEL = REPO / "wyoming_indextts" / "data" / "tone_model.npz"
+TONE_MODEL = REPO / "wyoming_indextts" / "data" / "tone_model.onnx"
 
 
 @pytest.mark.skipif(not TONE_MODEL.is_file(), reason="tone corrector weights not built")
@@ -255,11 +256,12 @@ def test_tone_corrector_probabilities() -> None:
 
 
 def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
-    """tools/train_tones.py fuse: one npz whose forward pass averages the members' logits."""
+    """tools/train_tones.py fuse and tagger_graph: one ONNX graph whose output averages the
+    members' logits."""
     import numpy as np
 
     sys.path.insert(0, str(REPO / "tools"))
-    from train_tones import fuse
+    from train_tones import fuse, write_tagger
 
     from wyoming_indextts.frontend.tone_model import ToneModel, encode
 
@@ -282,8 +284,8 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
     states = [member(), member()]
     models = []
     for name, group in (("a", states[:1]), ("b", states[1:]), ("both", states)):
-        np.savez(tmp_path / f"{name}.npz", **fuse(group, 0.5, chars))
-        models.append(ToneModel(tmp_path / f"{name}.npz"))
+        write_tagger(fuse(group, 0.5, chars), tmp_path / f"{name}.onnx")
+        models.append(ToneModel(tmp_path / f"{name}.onnx"))
     a, b, both = models
     x = encode(["我", "想买", "你好"], [["wo3"], ["xiang3", "mai3"], ["ni3", "hao3"]],
                [["wo3"], ["xiang2", "mai3"], ["ni2", "hao3"]], ".....", both.char_ids)
@@ -292,6 +294,35 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
     gap = np.log(both.probabilities(x)) - (np.log(a.probabilities(x)) + np.log(b.probabilities(x))) / 2
     assert np.allclose(gap, gap[:, :1], atol=2e-2)
     assert not np.allclose(a.probabilities(x), b.probabilities(x), atol=1e-2)
+
+    # One member against PyTorch's LSTM written out in numpy (gates i, f, g, o): the graph's
+    # gate order, directions and output layout.
+    def reference(state: dict[str, np.ndarray], x: Any) -> np.ndarray:
+        tables = [state[f"{name}.weight"].astype(np.float16).astype(np.float32) for name in widths]
+        inputs = np.concatenate([t[ids] for t, ids in zip(tables, (x.chars, x.citation, x.rule, x.place, x.listed))], axis=1)
+        sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+        halves = []
+        for suffix, order in (("", inputs), ("_reverse", inputs[::-1])):
+            w_ih = state[f"lstm.weight_ih_l0{suffix}"].astype(np.float16).astype(np.float32)
+            w_hh = state[f"lstm.weight_hh_l0{suffix}"].astype(np.float16).astype(np.float32)
+            bias = state[f"lstm.bias_ih_l0{suffix}"] + state[f"lstm.bias_hh_l0{suffix}"]
+            h, c, out = np.zeros(hidden), np.zeros(hidden), []
+            for step in order:
+                i, f, g, o = np.split(w_ih @ step + w_hh @ h + bias, 4)
+                c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+                h = sigmoid(o) * np.tanh(c)
+                out.append(h)
+            halves.append(np.array(out if suffix == "" else out[::-1]))
+        logits = np.concatenate(halves, axis=1) @ state["out.weight"].T + state["out.bias"]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return p / p.sum(axis=1, keepdims=True)
+
+    assert np.allclose(a.probabilities(x), reference(states[0], x), atol=1e-4)
+    # Runs batched together are each read to their own end: the same as alone.
+    short = encode(["你好"], [["ni3", "hao3"]], [["ni2", "hao3"]], "..", a.char_ids)
+    together = a.probabilities_many([short, x])
+    assert np.allclose(together[0], reference(states[0], short), atol=1e-4)
+    assert np.allclose(together[1], reference(states[0], x), atol=1e-4)
 
 
 def test_dictionary_first_list_weighs_both_label_sets() -> None:

@@ -20,7 +20,7 @@ the tagger reads the neutral-tone list, so the list comes before it):
 To measure a change blind, run the same five commands with ``--ids 1-8000`` (they overwrite the
 shipped files: keep copies) and score 8001-9000 (``benchmarks/frontend_g2p.py``); to choose
 settings, train on 1-7000 and watch our own slice: ``--ids 1-7000 --dev 7001-8000
---out /tmp/x.npz`` (the dev inputs then use a list learned on 1-7000 only).
+--out /tmp/x.onnx`` (the dev inputs then use a list learned on 1-7000 only).
 
 ``erhua``: writes ``wyoming_indextts/data/erhua_words.txt``, for every unit ending in 儿 seen in
 the labels (the word, or the word before a lone 儿 + 儿), whether the speaker merges 儿 into
@@ -28,7 +28,7 @@ the syllable before it. ``erhua --crossval 5`` writes nothing and reports how of
 and ``g2p_zh.guess_erhua`` for the units a fold's table lacks, are right on held-out folds.
 
 ``tagger``: trains the tone corrector (``wyoming_indextts/frontend/tone_model.py``; PyTorch,
-one thread, about 2 minutes per member on one core) and writes ``wyoming_indextts/data/tone_model.npz``:
+one thread, about 2 minutes per member on one core) and writes ``wyoming_indextts/data/tone_model.onnx``:
 ``--members 3`` taggers from seeds 0, 1, 2, their logits averaged (on 7001-8000, trained on
 1-7000: single seeds 336, 357, 336 tone errors, their average 335; 8 epochs instead of 12: 346,
 367, 352). Its
@@ -167,7 +167,7 @@ def learn_erhua(labels: Path, ids: tuple[int, int], out: Path = ERHUA_OUT) -> No
 
 # --- tone corrector -------------------------------------------------------------------------
 
-TAGGER_OUT = DATA / "tone_model.npz"
+TAGGER_OUT = DATA / "tone_model.onnx"
 
 
 @dataclass
@@ -290,6 +290,94 @@ def fuse(states: list[dict], threshold: float, chars: str) -> dict:
     return arrays
 
 
+# ONNX's LSTM lays its gates out i, o, f, c; PyTorch's (and fuse's) are i, f, g(=c), o.
+_ONNX_GATES = (0, 3, 1, 2)
+
+
+def tagger_graph(arrays: dict):
+    """The fused taggers of :func:`fuse` as one ONNX graph for ``tone_model.ToneModel``.
+
+    Inputs: the five id sequences of ``tone_model.encode``, padded to ``[runs, steps]`` (int64),
+    and each run's length (``lengths``, int32). Output ``probabilities``: ``[runs, steps, 5]``.
+    Each member is its own bidirectional LSTM node reading only its own embedding columns (the
+    block-diagonal fused weights would triple the recurrent work); ``lengths`` makes the
+    backward direction start at each run's own end. The characters and the confidence
+    threshold travel in the model's metadata.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    k = int(arrays["members"])
+    total = arrays["fw_w_hh"].shape[1]
+    hidden = total // k
+    widths = [arrays[name].shape[1] // k for name in EMBEDDINGS]
+    starts = np.cumsum([0] + [w * k for w in widths])
+    nodes, initializers = [], []
+    inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["runs", "steps"])
+              for name in ("chars", "citation", "rule", "place", "listed")]
+    inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, ["runs"]))
+
+    def constant(name: str, value: np.ndarray) -> str:
+        initializers.append(numpy_helper.from_array(value, name))
+        return name
+
+    gathered = []
+    for table, ids in zip(EMBEDDINGS, ("chars", "citation", "rule", "place", "listed")):
+        nodes.append(helper.make_node("Gather", [constant(table, arrays[table]), ids], [f"{table}_rows"]))
+        gathered.append(f"{table}_rows")
+    nodes.append(helper.make_node("Concat", gathered, ["embedded16"], axis=2))
+    nodes.append(helper.make_node("Cast", ["embedded16"], ["embedded"], to=TensorProto.FLOAT))
+    nodes.append(helper.make_node("Transpose", ["embedded"], ["steps_first"], perm=[1, 0, 2]))
+    features = []
+    for m in range(k):
+        columns = np.concatenate([np.arange(starts[t] + m * w, starts[t] + (m + 1) * w) for t, w in enumerate(widths)])
+        weights, recurrent, biases = [], [], []
+        for direction in ("fw", "bw"):
+            def rows(name: str) -> np.ndarray:
+                array = arrays[f"{direction}_{name}"].astype(np.float32)
+                return np.concatenate([array[(g * k + m) * hidden : (g * k + m + 1) * hidden] for g in _ONNX_GATES])
+            weights.append(rows("w_ih")[:, columns])
+            recurrent.append(rows("w_hh")[:, m * hidden : (m + 1) * hidden])
+            biases.append(np.concatenate([rows("b_ih"), rows("b_hh")]))
+        nodes.append(helper.make_node("Gather", ["steps_first", constant(f"columns_{m}", columns.astype(np.int64))],
+                                      [f"input_{m}"], axis=2))
+        nodes.append(helper.make_node(
+            "LSTM",
+            [f"input_{m}", constant(f"W_{m}", np.stack(weights)), constant(f"R_{m}", np.stack(recurrent)),
+             constant(f"B_{m}", np.stack(biases)), "lengths"],
+            [f"states_{m}"], hidden_size=hidden, direction="bidirectional"))
+        # [steps, 2, runs, hidden] → [steps, runs, 2 · hidden], forward units first.
+        nodes.append(helper.make_node("Transpose", [f"states_{m}"], [f"paired_{m}"], perm=[0, 2, 1, 3]))
+        nodes.append(helper.make_node("Reshape", [f"paired_{m}", constant(f"shape_{m}", np.array([0, 0, 2 * hidden]))],
+                                      [f"features_{m}"]))
+        features.append(f"features_{m}")
+    nodes.append(helper.make_node("Concat", features, ["features"], axis=2))
+    # fuse stores the output weights as [forward units of all members | backward units of all
+    # members]; the features above are member by member, forward then backward.
+    out_w = arrays["out_w"].astype(np.float32)
+    out_w = np.concatenate([out_w[:, d * total + m * hidden : d * total + (m + 1) * hidden]
+                            for m in range(k) for d in (0, 1)], axis=1).T
+    nodes.append(helper.make_node("MatMul", ["features", constant("out_w", np.ascontiguousarray(out_w))], ["projected"]))
+    nodes.append(helper.make_node("Add", ["projected", constant("out_b", arrays["out_b"].astype(np.float32))], ["logits"]))
+    nodes.append(helper.make_node("Softmax", ["logits"], ["tone_probabilities"], axis=-1))
+    nodes.append(helper.make_node("Transpose", ["tone_probabilities"], ["probabilities"], perm=[1, 0, 2]))
+    graph = helper.make_graph(nodes, "tone_corrector", inputs,
+                              [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["runs", "steps", 5])],
+                              initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tools/train_tones.py")
+    model.ir_version = 8  # readable by onnxruntime 1.17, the oldest we allow
+    onnx.helper.set_model_props(model, {"chars": str(arrays["chars"]), "threshold": repr(float(arrays["threshold"]))})
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_tagger(arrays: dict, out: Path) -> None:
+    import onnx
+
+    onnx.save(tagger_graph(arrays), str(out))
+
+
 def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None, epochs: int,
                  threshold: float, out: Path = TAGGER_OUT, seed: int = 0, hidden: int = 64,
                  char_dim: int = 48, members: int = 1) -> None:
@@ -395,7 +483,7 @@ def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None
         if dev_examples and member:
             print(f"average of {len(nets)}: dev {evaluate(nets, dev_examples)}", flush=True)
     states = [{k: v.detach().numpy() for k, v in net.state_dict().items()} for net in nets]
-    np.savez_compressed(out, **fuse(states, threshold, chars))
+    write_tagger(fuse(states, threshold, chars), out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 

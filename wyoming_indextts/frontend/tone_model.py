@@ -7,9 +7,10 @@ character of an unpunctuated run, the character, its dictionary tone, the rules'
 place in the word (B/M/E/S), and predicts the tone the speaker used. Only the tone digit of a
 syllable ever changes, and only where the model is confident (``threshold``).
 
-Weights: ``data/tone_model.npz``, trained on Biaobei 000001–009000 by ``tools/train_tones.py
-tagger``. Our own numpy forward pass (no torch at run time): embeddings → one bidirectional LSTM
-layer → linear layer over the five tones. The file may hold several such taggers (trained from
+Weights: ``data/tone_model.onnx``, trained on Biaobei 000001–009000 by ``tools/train_tones.py
+tagger``: embeddings → one bidirectional LSTM layer → linear layer over the five tones, run by
+ONNX Runtime (a numpy loop over the characters spent most of its time in per-step call
+overhead: 0.85 ms of a CPP sentence's 4.1 ms). The file holds several such taggers (trained from
 different seeds) whose logits are averaged: a single tagger's errors vary with its seed.
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -77,106 +79,35 @@ class Run:
     locked: Sequence[bool] = ()
 
 
-# PyTorch's LSTM gate order is i, f, g, o; we lay gates out i, f, o, g so that the three
-# sigmoid gates are one contiguous slice.
-_GATE_ORDER = (0, 1, 3, 2)
-
-
 class ToneModel:
-    """Thread-safe after construction: ``probabilities`` only reads the weights."""
+    """Thread-safe after construction (ONNX Runtime sessions are)."""
 
-    def __init__(self, path=None) -> None:
-        source = path or resources.files("wyoming_indextts") / "data" / "tone_model.npz"
+    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+        from ..onnx import create_session
+
+        source = path or resources.files("wyoming_indextts") / "data" / "tone_model.onnx"
         with resources.as_file(source) as file:
-            data = np.load(file)
-            w = {k: data[k] for k in data.files}
-        self.char_ids: dict[str, int] = {c: i + 1 for i, c in enumerate(str(w["chars"]))}
-        self.threshold = float(w["threshold"])
-        # An averaged ensemble is stored as one LSTM whose hidden units are the members' side by
-        # side, every weight block diagonal (tools/train_tones.py fuse); it runs member by member.
-        members = int(w["members"]) if "members" in w else 1
-        total = w["fw_w_hh"].shape[1]
-        hidden = total // members
-        self._members, self._hidden = members, hidden
-        # sigmoid(x) = 0.5 tanh(x / 2) + 0.5: the sigmoid gates' weights are halved here so that one
-        # tanh over all gates serves every gate at run time.
-        scale = np.concatenate([np.full(3 * total, 0.5), np.ones(total)]).astype(np.float32)
-
-        def reorder(array: np.ndarray) -> np.ndarray:  # rows in PyTorch gate order → ours, scaled
-            stacked = np.concatenate([array[g * total : (g + 1) * total] for g in _GATE_ORDER]).astype(np.float32)
-            return stacked * (scale[:, None] if stacked.ndim == 2 else scale)
-
-        tables = [w[name].astype(np.float32) for name in ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed")]
-        widths = np.cumsum([0] + [t.shape[1] for t in tables])
-        # Input projections for every table entry, both directions: five lookups per character.
-        self._inputs: dict[str, list[np.ndarray]] = {}
-        for direction in ("fw", "bw"):
-            w_ih = reorder(w[f"{direction}_w_ih"])
-            bias = reorder(w[f"{direction}_b_ih"] + w[f"{direction}_b_hh"])
-            projections = [t @ w_ih[:, widths[i] : widths[i + 1]].T for i, t in enumerate(tables)]
-            projections[0] = projections[0] + bias
-            self._inputs[direction] = projections
-        # Both directions advance in one loop (forward at t, backward at T-1-t): per member one
-        # matrix product per step with a block-diagonal recurrent matrix, gates laid out
-        # [i_fw i_bw | f_fw f_bw | o_fw o_bw | g_fw g_bw].
-        w_hh = np.zeros((members, 2 * hidden, 8 * hidden), dtype=np.float32)
-        for d, direction in enumerate(("fw", "bw")):
-            recurrent = reorder(w[f"{direction}_w_hh"])  # (4 total, total)
-            for m in range(members):
-                for gate in range(4):
-                    rows = recurrent[gate * total + m * hidden : gate * total + (m + 1) * hidden, m * hidden : (m + 1) * hidden]
-                    column = gate * 2 * hidden + d * hidden
-                    w_hh[m, d * hidden : (d + 1) * hidden, column : column + hidden] = rows.T
-        self._w_hh = w_hh
-        # Stored output columns: [forward units of all members | backward units of all members];
-        # ours follow the members' states: [member 0 forward, backward | member 1 ...].
-        out_w = w["out_w"].astype(np.float32)
-        self._out_w = np.concatenate([out_w[:, m * hidden : (m + 1) * hidden] if d == 0 else
-                                      out_w[:, total + m * hidden : total + (m + 1) * hidden]
-                                      for m in range(members) for d in (0, 1)], axis=1).T.copy()
-        self._out_b = w["out_b"].astype(np.float32)
+            if not Path(file).is_file():
+                raise FileNotFoundError(file)
+            self._session = create_session(Path(file), threads=threads)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.char_ids: dict[str, int] = {c: i + 1 for i, c in enumerate(meta["chars"])}
+        self.threshold = float(meta["threshold"])
 
     def probabilities_many(self, xs: Sequence[Encoded]) -> list[np.ndarray]:
-        """For each run, (characters × 5) probabilities of tones 1–5; the runs go through the
-        LSTM side by side (one step per character of the longest run), padding at their ends."""
-        members, hidden, two = self._members, self._hidden, 2 * self._hidden
+        """For each run, (characters × 5) probabilities of tones 1–5: the runs go through the
+        graph together, padded at their ends (each run's backward pass starts at its own end)."""
         lengths = [len(x.chars) for x in xs]
         steps = max(lengths)
-        inputs = np.zeros((steps, members, len(xs), 8 * hidden), dtype=np.float32)
-        for b, x in enumerate(xs):
-            n = lengths[b]
-            both = []
-            for direction in ("fw", "bw"):
-                char_p, cit_p, rule_p, place_p, listed_p = self._inputs[direction]
-                both.append(char_p[x.chars] + cit_p[x.citation] + rule_p[x.rule] + place_p[x.place] + listed_p[x.listed])
-            fw, bw = both
-            paired = np.stack([fw.reshape(n, 4, members, hidden), bw[::-1].reshape(n, 4, members, hidden)], axis=2)
-            inputs[:n, :, b] = paired.transpose(0, 3, 1, 2, 4).reshape(n, members, 8 * hidden)
-        out = np.empty((steps, members, len(xs), two), dtype=np.float32)
-        h = np.zeros((members, len(xs), two), dtype=np.float32)
-        c = np.zeros((members, len(xs), two), dtype=np.float32)
-        gates = np.empty((members, len(xs), 8 * hidden), dtype=np.float32)
-        for t in range(steps):
-            np.matmul(h, self._w_hh, out=gates)
-            gates += inputs[t]
-            np.tanh(gates, out=gates)
-            sig = gates[..., : 3 * two]
-            sig *= 0.5
-            sig += 0.5
-            c *= gates[..., two : 2 * two]
-            c += gates[..., :two] * gates[..., 3 * two :]
-            h = gates[..., 2 * two : 3 * two] * np.tanh(c)
-            out[t] = h
-        result = []
-        for b, n in enumerate(lengths):
-            forward = out[:n, :, b, :hidden]
-            backward = out[n - 1 :: -1, :, b, hidden:] if n else out[:0, :, b, hidden:]
-            features = np.concatenate([forward, backward], axis=2).reshape(n, members * two)
-            logits = features @ self._out_w + self._out_b
-            logits -= logits.max(axis=1, keepdims=True)
-            p = np.exp(logits)
-            result.append(p / p.sum(axis=1, keepdims=True))
-        return result
+        feeds: dict[str, np.ndarray] = {}
+        for name in ("chars", "citation", "rule", "place", "listed"):
+            padded = np.zeros((len(xs), steps), dtype=np.int64)
+            for b, x in enumerate(xs):
+                padded[b, : lengths[b]] = getattr(x, name)
+            feeds[name] = padded
+        feeds["lengths"] = np.asarray(lengths, dtype=np.int32)
+        probabilities = self._session.run(None, feeds)[0]
+        return [probabilities[b, :n] for b, n in enumerate(lengths)]
 
     def probabilities(self, x: Encoded) -> np.ndarray:
         """(characters × 5) probabilities of tones 1–5 for one run."""
