@@ -8,7 +8,8 @@
 Splits by utterance id: train 000001–007500, validation 007501–008000 (early stopping and the
 decision thresholds), dev 008001–009000 (reported only, never tuned on). 009001–010000 is the
 project's held-out judge and is not in the file. Writes ``wyoming_indextts/data/prosody.onnx``
-and ``prosody_vocab.json`` (vocabulary, feature version, thresholds). PyTorch is needed here only
+(weights quantized to int8 after the export, :func:`quantize`) and ``prosody_vocab.json``
+(vocabulary, feature version, thresholds). PyTorch is needed here only
 (``pip install torch==2.13.0``); the server runs the ONNX file with onnxruntime.
 
 The epoch kept and the three decision thresholds are chosen on validation by the mean
@@ -110,6 +111,22 @@ def prf(pred: list[list[int]], gold: list[list[int]]) -> dict[str, dict[str, flo
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         result[name] = {"P": precision, "R": recall, "F1": f1}
     return result
+
+
+QUANTIZED = "LSTM and MatMul weights int8 (onnxruntime quantize_dynamic, reduce_range)"
+
+
+def quantize(source: Path, target: Path) -> None:
+    """int8 weights for the LSTM and MatMul nodes, activations quantized per run: the two
+    128-unit BiLSTM layers take 0.43 instead of 0.71 ms per CPP sentence, and exact-level F1 on
+    008001-009000 moves 0.8414 / 0.6660 / 0.8987 -> 0.8416 / 0.6664 / 0.8987. ``reduce_range``
+    (7-bit weights) because without it x86 CPUs lacking VNNI can saturate the u8 x s8 products,
+    and the same model would decide differently on different machines.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), op_types_to_quantize=["LSTM", "MatMul"],
+                     weight_type=QuantType.QInt8, reduce_range=True)
 
 
 def main() -> None:
@@ -315,15 +332,19 @@ def main() -> None:
         example += (torch.from_numpy(train_t[0][2][None]),)
         names.append("states")
     onnx_path = args.out / "prosody.onnx"
+    float_path = args.out / "prosody-float32.onnx"
     torch.onnx.export(
-        exported, example, str(onnx_path), input_names=names, output_names=["probs"],
+        exported, example, str(float_path), input_names=names, output_names=["probs"],
         dynamic_axes={**{name: {0: "batch", 1: "chars"} for name in names}, "probs": {0: "batch", 1: "chars"}},
         opset_version=17, dynamo=False,
     )
+    quantize(float_path, onnx_path)
+    float_path.unlink()
     meta = {
         "feature_version": FEATURE_VERSION,
         "thresholds": thresholds,
         "trained_on": f"{args.labels.name} ids {args.train_ids} (validation {args.val_ids}), seed {args.seed}, {args.epochs} epochs",
+        "weights": QUANTIZED,
         "vocab": vocab,
     }
     (args.out / "prosody_vocab.json").write_text(json.dumps(meta, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
