@@ -248,7 +248,7 @@ def test_tone_corrector_probabilities() -> None:
 
     model = default_model()
     assert model is not None
-    x = encode(["你", "好"], [["ni3"], ["hao3"]], [["ni2"], ["hao3"]], "..", model.char_ids)
+    x = encode(["你", "好"], [["ni3"], ["hao3"]], [["ni2"], ["hao3"]], "..", [(4, 12), (4, 7)], model.char_ids)
     p = model.probabilities(x)
     assert p.shape == (2, 5)
     assert np.allclose(p.sum(axis=1), 1.0)
@@ -267,8 +267,8 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
 
     rng = np.random.default_rng(0)
     chars, hidden = "你好我想买", 6
-    widths = {"emb_char": 5, "emb_citation": 3, "emb_rule": 3, "emb_place": 2, "emb_listed": 3}
-    rows = {"emb_char": len(chars) + 1, "emb_citation": 5, "emb_rule": 5, "emb_place": 4, "emb_listed": 6}
+    widths = {"emb_char": 5, "emb_citation": 3, "emb_rule": 3, "emb_place": 2, "emb_listed": 3, "emb_lexical": 2}
+    rows = {"emb_char": len(chars) + 1, "emb_citation": 5, "emb_rule": 5, "emb_place": 4, "emb_listed": 6, "emb_lexical": 130}
 
     def member() -> dict[str, np.ndarray]:
         state = {f"{name}.weight": rng.normal(size=(rows[name], width)).astype(np.float32) for name, width in widths.items()}
@@ -288,7 +288,7 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
         models.append(ToneModel(tmp_path / f"{name}.onnx"))
     a, b, both = models
     x = encode(["我", "想买", "你好"], [["wo3"], ["xiang3", "mai3"], ["ni3", "hao3"]],
-               [["wo3"], ["xiang2", "mai3"], ["ni2", "hao3"]], ".....", both.char_ids)
+               [["wo3"], ["xiang2", "mai3"], ["ni2", "hao3"]], ".....", [(4, 12), (1, 4), (3, 4), (1, 1), (3, 1)], both.char_ids)
     # Softmax of the mean logits: log p differs from the mean of the members' log p by a
     # constant per character.
     gap = np.log(both.probabilities(x)) - (np.log(a.probabilities(x)) + np.log(b.probabilities(x))) / 2
@@ -299,7 +299,7 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
     # gate order, directions and output layout.
     def reference(state: dict[str, np.ndarray], x: Any) -> np.ndarray:
         tables = [state[f"{name}.weight"].astype(np.float16).astype(np.float32) for name in widths]
-        inputs = np.concatenate([t[ids] for t, ids in zip(tables, (x.chars, x.citation, x.rule, x.place, x.listed))], axis=1)
+        inputs = np.concatenate([t[ids] for t, ids in zip(tables, (x.chars, x.citation, x.rule, x.place, x.listed, x.lexical))], axis=1)
         sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
         halves = []
         for suffix, order in (("", inputs), ("_reverse", inputs[::-1])):
@@ -319,7 +319,7 @@ def test_fused_ensemble_averages_the_members_logits(tmp_path: Path) -> None:
 
     assert np.allclose(a.probabilities(x), reference(states[0], x), atol=1e-4)
     # Runs batched together are each read to their own end: the same as alone.
-    short = encode(["你好"], [["ni3", "hao3"]], [["ni2", "hao3"]], "..", a.char_ids)
+    short = encode(["你好"], [["ni3", "hao3"]], [["ni2", "hao3"]], "..", [(1, 12), (3, 12)], a.char_ids)
     together = a.probabilities_many([short, x])
     assert np.allclose(together[0], reference(states[0], short), atol=1e-4)
     assert np.allclose(together[1], reference(states[0], x), atol=1e-4)

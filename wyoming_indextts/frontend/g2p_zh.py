@@ -37,7 +37,7 @@ from functools import lru_cache
 
 from . import tone_sandhi
 from .dictionaries import Dictionaries, PhraseTable, default_dictionaries
-from .lexical import Analysis, LexicalAnalyzer, default_analyzer
+from .lexical import Analysis, LexicalAnalyzer, default_analyzer, segmentation_tags
 from .word_readings import NameReadings, PosPreferences, default_name_readings, default_pos_preferences
 from .polyphone import PolyphoneModel, default_model
 from .tone_model import Run, ToneModel
@@ -241,7 +241,8 @@ class G2PZh:
         from one pass: segmentation and the polyphone model are the expensive part of both.
         ``analysis``: the sentence's lexical analysis, if the caller has made it already."""
         words = self._words(text)
-        self._disambiguate(text, words, self._analysis(text, analysis))
+        analysis = self._analysis(text, analysis)
+        self._disambiguate(text, words, analysis)
         citation = self._citation(text, words)
         # Runs of Chinese words (tones as spoken are decided per run, all runs of the sentence
         # through the tone corrector at once) and the letters between them, in order.
@@ -257,9 +258,11 @@ class G2PZh:
             if word is not None:
                 pieces.append(word)
         if self._tone_model is not None:
+            lexical = segmentation_tags(analysis)
             self._tone_model.correct([
                 Run([w.text for w in r], [w.pinyin for w in r], spoken,
-                    tone_sandhi.listed([w.text for w in r]), [w.locked for w in r])
+                    tone_sandhi.listed([w.text for w in r]),
+                    [lexical[w.start + k] for w in r for k in range(len(w.text))], [w.locked for w in r])
                 for r, spoken in (p for p in pieces if isinstance(p, tuple))
             ])
             for r, spoken in (p for p in pieces if isinstance(p, tuple)):

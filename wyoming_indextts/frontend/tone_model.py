@@ -3,8 +3,9 @@
 The rules in ``tone_sandhi`` (neutral-tone list, particles, 一/不, 3-3 sandhi) are right for
 most syllables; where the Biaobei speaker departs from them depends on context the rules do not
 see (which 3-3 pairs a speaker joins, which 个/来/上 are light). This tagger reads, per
-character of an unpunctuated run, the character, its dictionary tone, the rules' tone and its
-place in the word (B/M/E/S), and predicts the tone the speaker used. Only the tone digit of a
+character of an unpunctuated run, the character, its dictionary tone, the rules' tone, its
+place in the word (B/M/E/S), the word list's tone and the lexical analyser's tag and place in its
+word, and predicts the tone the speaker used. Only the tone digit of a
 syllable ever changes, and only where the model is confident (``threshold``).
 
 Weights: ``data/tone_model.onnx``, trained on Biaobei 000001–009000 by ``tools/train_tones.py
@@ -27,6 +28,9 @@ import numpy as np
 TONES = "12345"
 _BMES = {"B": 0, "M": 1, "E": 2, "S": 3}
 _UNK = 0
+# segmentation_tags' places (0 none, 1 begin, 2 middle, 3 end, 4 single) per tag id.
+LEXICAL_PLACES = 5
+INPUTS = ("chars", "citation", "rule", "place", "listed", "lexical")
 
 
 def _tone_index(syllable: str) -> int:
@@ -36,21 +40,24 @@ def _tone_index(syllable: str) -> int:
 
 @dataclass(frozen=True)
 class Encoded:
-    """Per character of a run: character id, dictionary tone, rule tone, place in the word."""
+    """Per character of a run: character id, dictionary tone, rule tone, place in the word,
+    the word list's tone, and the lexical analyser's tag and place in its word."""
 
     chars: np.ndarray
     citation: np.ndarray
     rule: np.ndarray
     place: np.ndarray
     listed: np.ndarray
+    lexical: np.ndarray
 
 
 def encode(words: Sequence[str], citation: Sequence[Sequence[str]], spoken: Sequence[Sequence[str]],
-           listed: Sequence[str], char_ids: dict[str, int]) -> Encoded:
+           listed: Sequence[str], lexical: Sequence[tuple[int, int]], char_ids: dict[str, int]) -> Encoded:
     """The model's inputs for one run (shared by training and run time so they cannot drift).
 
     ``spoken``: the rules' tones without the learned word list; ``listed``: per character the
-    list's tone or ``.`` (index 5): the tagger learns how far to trust each.
+    list's tone or ``.`` (index 5): the tagger learns how far to trust each; ``lexical``: per
+    character, ``lexical.segmentation_tags`` (place in the analyser's word, its tag's id).
     """
     chars: list[int] = []
     cit: list[int] = []
@@ -65,7 +72,9 @@ def encode(words: Sequence[str], citation: Sequence[Sequence[str]], spoken: Sequ
             place.append(_BMES["S" if n == 1 else "B" if k == 0 else "E" if k == n - 1 else "M"])
     as_array = lambda values: np.asarray(values, dtype=np.int64)  # noqa: E731
     listed_ids = [5 if d == "." else TONES.index(d) for d in listed]
-    return Encoded(as_array(chars), as_array(cit), as_array(rule), as_array(place), as_array(listed_ids))
+    lexical_ids = [tag * LEXICAL_PLACES + where for where, tag in lexical]
+    return Encoded(as_array(chars), as_array(cit), as_array(rule), as_array(place), as_array(listed_ids),
+                   as_array(lexical_ids))
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Run:
     citation: Sequence[Sequence[str]]
     spoken: list[list[str]]
     listed: Sequence[str]
+    lexical: Sequence[tuple[int, int]]
     locked: Sequence[bool] = ()
 
 
@@ -100,7 +110,7 @@ class ToneModel:
         lengths = [len(x.chars) for x in xs]
         steps = max(lengths)
         feeds: dict[str, np.ndarray] = {}
-        for name in ("chars", "citation", "rule", "place", "listed"):
+        for name in INPUTS:
             padded = np.zeros((len(xs), steps), dtype=np.int64)
             for b, x in enumerate(xs):
                 padded[b, : lengths[b]] = getattr(x, name)
@@ -120,7 +130,7 @@ class ToneModel:
         runs = [r for r in runs if r.words]
         if not runs:
             return
-        xs = [encode(r.words, r.citation, r.spoken, r.listed, self.char_ids) for r in runs]
+        xs = [encode(r.words, r.citation, r.spoken, r.listed, r.lexical, self.char_ids) for r in runs]
         for run, x, p in zip(runs, xs, self.probabilities_many(xs)):
             best = p.argmax(axis=1)
             i = 0
