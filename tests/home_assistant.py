@@ -243,6 +243,7 @@ class HomeAssistant:
             return Spoken(err.code, b"", time.monotonic() - started, err.read().decode(errors="replace"))
 
 
+DECODED_RATE = 16000
 # ffmpeg's demuxer for each Content-Type Home Assistant may serve.
 DEMUXER_FOR = {"audio/mpeg": "mp3", "audio/x-wav": "wav", "audio/wav": "wav", "audio/flac": "flac"}
 
@@ -266,22 +267,33 @@ class Spoken:
         and the guess fails with "Invalid data found when processing input"
         (tests/data/ha-mp3-probed-as-h263.mp3 is one such answer).
         """
+        return len(self.samples()) / 2 / DECODED_RATE
+
+    def samples(self) -> bytes:
+        """The answer as 16-bit mono PCM at ``DECODED_RATE``, decoded as its Content-Type says."""
         demuxer = DEMUXER_FOR.get(self.content_type)
         if demuxer is None:
             raise AssertionError(f"Home Assistant answered {len(self.audio)} bytes of {self.content_type!r}, not audio")
-        result = subprocess.run(
-            ["ffmpeg", "-v", "error", "-f", demuxer, "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", "16000", "pipe:1"],
-            input=self.audio, capture_output=True, check=False,
-        )
-        if result.returncode != 0:
+        try:
+            return to_pcm(self.audio, ["-f", demuxer])
+        except RuntimeError as err:
             ARTIFACTS.mkdir(exist_ok=True)
             kept = ARTIFACTS / f"undecodable-{time.time_ns()}.{demuxer}"
             kept.write_bytes(self.audio)
             raise AssertionError(
-                f"ffmpeg cannot decode the {len(self.audio)} bytes of {self.content_type} Home Assistant sent (kept in {kept}): "
-                f"{result.stderr.decode(errors='replace')[-500:]}"
-            )
-        return len(result.stdout) / 2 / 16000
+                f"ffmpeg cannot decode the {len(self.audio)} bytes of {self.content_type} Home Assistant sent (kept in {kept}): {err}"
+            ) from err
+
+
+def to_pcm(data: bytes, input_format: list[str]) -> bytes:
+    """``data`` (of the ffmpeg input format given) as 16-bit mono PCM at ``DECODED_RATE``."""
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", *input_format, "-i", "pipe:0", "-f", "s16le", "-ac", "1", "-ar", str(DECODED_RATE), "pipe:1"],
+        input=data, capture_output=True, check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr.decode(errors="replace")[-500:])
+    return result.stdout
 
 
 def start(hass: Path, config_dir: Path, port: int, timeout: float = 240.0) -> HomeAssistant:
