@@ -253,12 +253,13 @@ EMBEDDINGS = ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed",
 
 
 def fuse(states: list[dict], threshold: float, chars: str) -> dict:
-    """The npz arrays of ``tone_model.ToneModel`` for the average of several taggers' logits.
+    """Several taggers' weights as one set of arrays whose output averages their logits; what
+    :func:`tagger_graph` turns into the shipped graph.
 
-    The members become one LSTM whose hidden units are the members' side by side: each table is
-    the members' embeddings side by side, and the input, recurrent and output weights are block
-    diagonal (a member reads only its own embeddings and hidden units); ``members`` tells the run
-    time to step them as separate blocks.
+    The members are laid out as one LSTM whose hidden units are the members' side by side: each
+    table is the members' embeddings side by side, and the input, recurrent and output weights
+    are block diagonal (a member reads only its own embeddings and hidden units); ``members``
+    tells :func:`tagger_graph` to cut them apart again, one LSTM node each.
     """
     import numpy as np
 
