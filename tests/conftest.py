@@ -116,9 +116,13 @@ class Received:
         return [e.type for e in self.events]
 
     @property
+    def pcm(self) -> bytes:
+        """The audio chunks' payloads, joined: 16-bit mono PCM at :attr:`rate`."""
+        return b"".join(e.payload or b"" for e in self.events if e.type == "audio-chunk")
+
+    @property
     def audio(self) -> np.ndarray:
-        data = b"".join(e.payload or b"" for e in self.events if e.type == "audio-chunk")
-        return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
+        return np.frombuffer(self.pcm, dtype="<i2").astype(np.float32) / 32768.0
 
     @property
     def rate(self) -> int:

@@ -150,8 +150,8 @@ class HomeAssistant:
 
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30.0, form: dict[str, str] | None = None
-    ) -> tuple[int, bytes, float]:
-        """One HTTP request to Home Assistant: (status, body, seconds it took)."""
+    ) -> tuple[int, bytes, str]:
+        """One HTTP request to Home Assistant: (status, body, its Content-Type)."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         data = None
         if body is not None:
@@ -161,12 +161,11 @@ class HomeAssistant:
             data = urllib.parse.urlencode(form).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
-        started = time.monotonic()
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.read(), time.monotonic() - started
+                return response.status, response.read(), response.headers.get_content_type()
         except urllib.error.HTTPError as err:
-            return err.code, err.read(), time.monotonic() - started
+            return err.code, err.read(), err.headers.get_content_type()
 
     def json(self, method: str, path: str, body: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         status, data, _ = self.request(method, path, body, **kwargs)
@@ -234,13 +233,10 @@ class HomeAssistant:
         if status != 200:
             return Spoken(status, b"", time.monotonic() - started, data.decode(errors="replace"))
         path = json.loads(data)["path"]
-        request = urllib.request.Request(self.base + path, headers={"Authorization": f"Bearer {self.token}"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                audio, content_type = response.read(), response.headers.get_content_type()
-                return Spoken(response.status, audio, time.monotonic() - started, content_type=content_type)
-        except urllib.error.HTTPError as err:
-            return Spoken(err.code, b"", time.monotonic() - started, err.read().decode(errors="replace"))
+        status, audio, content_type = self.request("GET", path, timeout=timeout)
+        if status != 200:
+            return Spoken(status, b"", time.monotonic() - started, audio.decode(errors="replace"))
+        return Spoken(status, audio, time.monotonic() - started, content_type=content_type)
 
 
 DECODED_RATE = 16000

@@ -107,9 +107,7 @@ async def test_the_voice_option_changes_the_voice(ha: tuple[home_assistant.HomeA
     espeak = instance.speak(entity, message, "en_US", {"voice": "espeak-ng"})
     assert joe.status == espeak.status == 200
     direct = await exchange(wyoming_server.port, Synthesize(text=message, voice=SynthesizeVoice(name="espeak-ng")).event())
-    reference = home_assistant.to_pcm(
-        b"".join(e.payload or b"" for e in direct.events if e.type == "audio-chunk"), ["-f", "s16le", "-ar", str(direct.rate), "-ac", "1"]
-    )
+    reference = home_assistant.to_pcm(direct.pcm, ["-f", "s16le", "-ar", str(direct.rate), "-ac", "1"])
     assert similarity(espeak.samples(), reference) > 0.9
     assert similarity(joe.samples(), reference) < 0.5
 
