@@ -84,6 +84,19 @@ class Analysis:
     def word_of(self, index: int) -> Word:
         return self.words[self.word_at[index]]
 
+    @cached_property
+    def segmentation(self) -> tuple[tuple[int, int], ...]:
+        """Per character: (position in its word: 1 begin, 2 middle, 3 end, 4 single; the tag's
+        id). Made once per sentence for the two stages that read it (tone corrector, boundaries)."""
+        out = [(0, 0)] * len(self.text)
+        for word in self.words:
+            tid = tag_id(word.tag)
+            n = len(word.text)
+            for k in range(n):
+                if word.start + k < len(out):
+                    out[word.start + k] = (4 if n == 1 else 1 if k == 0 else 3 if k == n - 1 else 2, tid)
+        return tuple(out)
+
 
 def tag_id(tag: str) -> int:
     """1-based id of a tag (0 is padding); an unknown tag counts as a common noun."""
@@ -206,15 +219,11 @@ def analyze(text: str) -> Analysis:
 
 
 def segmentation_tags(analysis: Analysis, length: int | None = None) -> Sequence[tuple[int, int]]:
-    """Per character: (position in its word: 1 begin, 2 middle, 3 end, 4 single; the tag's id)."""
-    out = [(0, 0)] * (len(analysis.text) if length is None else length)
-    for word in analysis.words:
-        tid = tag_id(word.tag)
-        n = len(word.text)
-        for k in range(n):
-            if word.start + k < len(out):
-                out[word.start + k] = (4 if n == 1 else 1 if k == 0 else 3 if k == n - 1 else 2, tid)
-    return out
+    """:attr:`Analysis.segmentation`, cut or padded with ``(0, 0)`` to ``length`` characters."""
+    tags = analysis.segmentation
+    if length is None or length == len(tags):
+        return tags
+    return (tags + ((0, 0),) * length)[:length]
 
 
 STATE_SIZE = 256  # the encoder output per character (Analysis.states)
