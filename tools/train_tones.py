@@ -252,77 +252,29 @@ def cross_fitted(labels: Path, ids: tuple[int, int], folds: int = 5) -> list[Exa
 EMBEDDINGS = ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed", "emb_lexical")
 
 
-def fuse(states: list[dict], threshold: float, chars: str) -> dict:
-    """Several taggers' weights as one set of arrays whose output averages their logits; what
-    :func:`tagger_graph` turns into the shipped graph.
-
-    The members are laid out as one LSTM whose hidden units are the members' side by side: each
-    table is the members' embeddings side by side, and the input, recurrent and output weights
-    are block diagonal (a member reads only its own embeddings and hidden units); ``members``
-    tells :func:`tagger_graph` to cut them apart again, one LSTM node each.
-    """
-    import numpy as np
-
-    k = len(states)
-    hidden = states[0]["lstm.weight_hh_l0"].shape[1]
-    widths = [states[0][f"{name}.weight"].shape[1] for name in EMBEDDINGS]
-    arrays = {name: np.concatenate([s[f"{name}.weight"] for s in states], axis=1).astype(np.float16)
-              for name in EMBEDDINGS}
-    # Column where member m's slice of table t starts in the fused input.
-    starts = np.cumsum([0] + [w * k for w in widths])
-    for direction, suffix in (("fw", ""), ("bw", "_reverse")):
-        w_ih = np.zeros((4 * k * hidden, int(starts[-1])), dtype=np.float32)
-        w_hh = np.zeros((4 * k * hidden, k * hidden), dtype=np.float32)
-        b_ih = np.zeros(4 * k * hidden, dtype=np.float32)
-        b_hh = np.zeros(4 * k * hidden, dtype=np.float32)
-        for m, state in enumerate(states):
-            member_ih = state[f"lstm.weight_ih_l0{suffix}"]
-            for gate in range(4):  # PyTorch order i, f, g, o: each gate's rows, member by member
-                rows = slice((gate * k + m) * hidden, (gate * k + m + 1) * hidden)
-                source = slice(gate * hidden, (gate + 1) * hidden)
-                column = 0
-                for t, width in enumerate(widths):
-                    target = int(starts[t]) + m * width
-                    w_ih[rows, target : target + width] = member_ih[source, column : column + width]
-                    column += width
-                w_hh[rows, m * hidden : (m + 1) * hidden] = state[f"lstm.weight_hh_l0{suffix}"][source]
-                b_ih[rows] = state[f"lstm.bias_ih_l0{suffix}"][source]
-                b_hh[rows] = state[f"lstm.bias_hh_l0{suffix}"][source]
-        arrays[f"{direction}_w_ih"] = w_ih.astype(np.float16)
-        arrays[f"{direction}_w_hh"] = w_hh.astype(np.float16)
-        arrays[f"{direction}_b_ih"], arrays[f"{direction}_b_hh"] = b_ih, b_hh
-    # Output features are [forward units of all members | backward units of all members].
-    out_w = [s["out.weight"] for s in states]
-    arrays["out_w"] = np.concatenate([w[:, :hidden] for w in out_w] + [w[:, hidden:] for w in out_w], axis=1) / k
-    arrays["out_b"] = np.mean([s["out.bias"] for s in states], axis=0)
-    arrays["chars"] = np.array(chars)
-    arrays["threshold"] = np.array(threshold, dtype=np.float32)
-    arrays["members"] = np.array(k)
-    return arrays
-
-
-# ONNX's LSTM lays its gates out i, o, f, c; PyTorch's (and fuse's) are i, f, g(=c), o.
+# ONNX's LSTM lays its gates out i, o, f, c; PyTorch's are i, f, g(=c), o.
 _ONNX_GATES = (0, 3, 1, 2)
 
 
-def tagger_graph(arrays: dict):
-    """The fused taggers of :func:`fuse` as one ONNX graph for ``tone_model.ToneModel``.
+def tagger_graph(states: list[dict], threshold: float, chars: str):
+    """Several trained taggers (PyTorch state dicts of ``Net``) as one ONNX graph for
+    ``tone_model.ToneModel`` whose output is the softmax of their averaged logits.
 
-    Inputs: the five id sequences of ``tone_model.encode``, padded to ``[runs, steps]`` (int64),
-    and each run's length (``lengths``, int32). Output ``probabilities``: ``[runs, steps, 5]``.
-    Each member is its own bidirectional LSTM node reading only its own embedding columns (the
-    block-diagonal fused weights would triple the recurrent work); ``lengths`` makes the
-    backward direction start at each run's own end. The characters and the confidence
-    threshold travel in the model's metadata.
+    Inputs: the id sequences of ``tone_model.encode`` (``tone_model.INPUTS``), padded to
+    ``[runs, steps]`` (int64), and each run's length (``lengths``, int32). Output
+    ``probabilities``: ``[runs, steps, 5]``. Each table holds the members' embeddings side by side
+    (float16: most of the file); each member is its own bidirectional LSTM node reading its own
+    columns of them, and ``lengths`` makes the backward direction start at each run's own end.
+    The characters and the confidence threshold travel in the model's metadata.
     """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    k = int(arrays["members"])
-    total = arrays["fw_w_hh"].shape[1]
-    hidden = total // k
-    widths = [arrays[name].shape[1] // k for name in EMBEDDINGS]
+    k = len(states)
+    hidden = states[0]["lstm.weight_hh_l0"].shape[1]
+    widths = [states[0][f"{name}.weight"].shape[1] for name in EMBEDDINGS]
+    # Column where member m's slice of table t starts in the concatenated embeddings.
     starts = np.cumsum([0] + [w * k for w in widths])
     nodes, initializers = [], []
     inputs = [helper.make_tensor_value_info(name, TensorProto.INT64, ["runs", "steps"]) for name in INPUTS]
@@ -332,44 +284,42 @@ def tagger_graph(arrays: dict):
         initializers.append(numpy_helper.from_array(value, name))
         return name
 
+    def onnx_gates(array: np.ndarray) -> np.ndarray:
+        return np.concatenate([array[g * hidden : (g + 1) * hidden] for g in _ONNX_GATES]).astype(np.float32)
+
     gathered = []
     for table, ids in zip(EMBEDDINGS, INPUTS):
-        nodes.append(helper.make_node("Gather", [constant(table, arrays[table]), ids], [f"{table}_rows"]))
+        side_by_side = np.concatenate([s[f"{table}.weight"] for s in states], axis=1).astype(np.float16)
+        nodes.append(helper.make_node("Gather", [constant(table, side_by_side), ids], [f"{table}_rows"]))
         gathered.append(f"{table}_rows")
     nodes.append(helper.make_node("Concat", gathered, ["embedded16"], axis=2))
     nodes.append(helper.make_node("Cast", ["embedded16"], ["embedded"], to=TensorProto.FLOAT))
     nodes.append(helper.make_node("Transpose", ["embedded"], ["steps_first"], perm=[1, 0, 2]))
     features = []
-    for m in range(k):
+    for m, state in enumerate(states):
         columns = np.concatenate([np.arange(starts[t] + m * w, starts[t] + (m + 1) * w) for t, w in enumerate(widths)])
-        weights, recurrent, biases = [], [], []
-        for direction in ("fw", "bw"):
-            def rows(name: str) -> np.ndarray:
-                array = arrays[f"{direction}_{name}"].astype(np.float32)
-                return np.concatenate([array[(g * k + m) * hidden : (g * k + m + 1) * hidden] for g in _ONNX_GATES])
-            weights.append(rows("w_ih")[:, columns])
-            recurrent.append(rows("w_hh")[:, m * hidden : (m + 1) * hidden])
-            biases.append(np.concatenate([rows("b_ih"), rows("b_hh")]))
+        directions = ("", "_reverse")
+        weights = np.stack([onnx_gates(state[f"lstm.weight_ih_l0{d}"]) for d in directions])
+        recurrent = np.stack([onnx_gates(state[f"lstm.weight_hh_l0{d}"]) for d in directions])
+        biases = np.stack([np.concatenate([onnx_gates(state[f"lstm.bias_ih_l0{d}"]), onnx_gates(state[f"lstm.bias_hh_l0{d}"])])
+                           for d in directions])
         nodes.append(helper.make_node("Gather", ["steps_first", constant(f"columns_{m}", columns.astype(np.int64))],
                                       [f"input_{m}"], axis=2))
         nodes.append(helper.make_node(
             "LSTM",
-            [f"input_{m}", constant(f"W_{m}", np.stack(weights)), constant(f"R_{m}", np.stack(recurrent)),
-             constant(f"B_{m}", np.stack(biases)), "lengths"],
+            [f"input_{m}", constant(f"W_{m}", weights), constant(f"R_{m}", recurrent), constant(f"B_{m}", biases), "lengths"],
             [f"states_{m}"], hidden_size=hidden, direction="bidirectional"))
-        # [steps, 2, runs, hidden] → [steps, runs, 2 · hidden], forward units first.
+        # [steps, 2, runs, hidden] → [steps, runs, 2 · hidden], forward units first, as PyTorch's.
         nodes.append(helper.make_node("Transpose", [f"states_{m}"], [f"paired_{m}"], perm=[0, 2, 1, 3]))
         nodes.append(helper.make_node("Reshape", [f"paired_{m}", constant(f"shape_{m}", np.array([0, 0, 2 * hidden]))],
                                       [f"features_{m}"]))
         features.append(f"features_{m}")
     nodes.append(helper.make_node("Concat", features, ["features"], axis=2))
-    # fuse stores the output weights as [forward units of all members | backward units of all
-    # members]; the features above are member by member, forward then backward.
-    out_w = arrays["out_w"].astype(np.float32)
-    out_w = np.concatenate([out_w[:, d * total + m * hidden : d * total + (m + 1) * hidden]
-                            for m in range(k) for d in (0, 1)], axis=1).T
-    nodes.append(helper.make_node("MatMul", ["features", constant("out_w", np.ascontiguousarray(out_w))], ["projected"]))
-    nodes.append(helper.make_node("Add", ["projected", constant("out_b", arrays["out_b"].astype(np.float32))], ["logits"]))
+    # The mean of the members' logits: their output layers side by side, each weighted 1/k.
+    out_w = np.concatenate([s["out.weight"] for s in states], axis=1).T / k
+    out_b = np.mean([s["out.bias"] for s in states], axis=0)
+    nodes.append(helper.make_node("MatMul", ["features", constant("out_w", out_w.astype(np.float32))], ["projected"]))
+    nodes.append(helper.make_node("Add", ["projected", constant("out_b", out_b.astype(np.float32))], ["logits"]))
     nodes.append(helper.make_node("Softmax", ["logits"], ["tone_probabilities"], axis=-1))
     nodes.append(helper.make_node("Transpose", ["tone_probabilities"], ["probabilities"], perm=[1, 0, 2]))
     graph = helper.make_graph(nodes, "tone_corrector", inputs,
@@ -377,22 +327,22 @@ def tagger_graph(arrays: dict):
                               initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tools/train_tones.py")
     model.ir_version = 8  # readable by onnxruntime 1.17, the oldest we allow
-    onnx.helper.set_model_props(model, {"chars": str(arrays["chars"]), "threshold": repr(float(arrays["threshold"]))})
+    onnx.helper.set_model_props(model, {"chars": chars, "threshold": repr(float(threshold))})
     onnx.checker.check_model(model)
     return model
 
 
-def write_tagger(arrays: dict, out: Path) -> None:
+def write_tagger(states: list[dict], threshold: float, chars: str, out: Path) -> None:
     import onnx
 
-    onnx.save(tagger_graph(arrays), str(out))
+    onnx.save(tagger_graph(states, threshold, chars), str(out))
 
 
 def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None, epochs: int,
                  threshold: float, out: Path = TAGGER_OUT, seed: int = 0, hidden: int = 64,
                  char_dim: int = 48, members: int = 1) -> None:
     """Train ``members`` taggers (seeds ``seed``, ``seed + 1`` ...) on ``ids`` (cross-fitted
-    inputs) and write them as one model averaging their logits (:func:`fuse`). Reports tone
+    inputs) and write them as one model averaging their logits (:func:`tagger_graph`). Reports tone
     accuracy on ``dev`` (inputs from the list learned on all of ``ids``, as at run time) after
     each epoch, and of the average after each member."""
     import random
@@ -494,7 +444,7 @@ def train_tagger(labels: Path, ids: tuple[int, int], dev: tuple[int, int] | None
         if dev_examples and member:
             print(f"average of {len(nets)}: dev {evaluate(nets, dev_examples)}", flush=True)
     states = [{k: v.detach().numpy() for k, v in net.state_dict().items()} for net in nets]
-    write_tagger(fuse(states, threshold, chars), out)
+    write_tagger(states, threshold, chars, out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB)")
 
 
