@@ -31,13 +31,12 @@ and ``g2p_zh.guess_erhua`` for the units a fold's table lacks, are right on held
 one thread, about 2 minutes per member on one core) and writes ``wyoming_indextts/data/tone_model.onnx``:
 ``--members 3`` taggers from seeds 0, 1, 2, their logits averaged (on 7001-8000, trained on
 1-7000: single seeds 336, 357, 336 tone errors, their average 335; 8 epochs instead of 12: 346,
-367, 352). Its
-inputs include, per character, the lexical analyser's tag and place in its word
-(``lexical.segmentation_tags``): trained on 1-7000 with every other file as shipped, tone errors
-on 7001-8000 were 1.73 / 1.84 / 1.75 % per seed and 1.72 % averaged, against 1.79 / 1.86 / 1.83
-and 1.82 % with those inputs zeroed; blind (all five files from 1-8000), Baker 8001-9000 SER
-2.054 % against 2.077 %. Its
-inputs include the rules' tones and the neutral-tone list's tones, and that list is learned from
+367, 352, on an earlier build of the word lists). Per character it also reads the
+lexical analyser's tag and place in its word (``Analysis.segmentation``): trained on 1-7000 with
+every other file as shipped, tone errors on 7001-8000 were 1.73 / 1.84 / 1.75 % per seed and
+1.72 % averaged, against 1.79 / 1.86 / 1.83 and 1.82 % with those inputs zeroed; blind (all
+five files from 1-8000), Baker 8001-9000 SER 2.054 % against 2.077 %. Its inputs include the
+rules' tones and the neutral-tone list's tones, and that list is learned from
 the same utterances; so that the tagger does not learn to trust a list that has seen the answer,
 the training inputs are made with lists learned on the *other* folds (cross-fitting), as the
 run-time list is on unseen text.
