@@ -66,6 +66,9 @@ def test_erhua_merges_into_the_syllable_before(g2p: G2PZh) -> None:
         ("在墙角儿", ["zai4", "qiang2", "jiaor3"]),
         # ... and after a reduplicated syllable it is the AA儿 form, which merges.
         ("是妥妥儿的", ["shi4", "tuo2", "tuor3", "de5"]),
+        # ... but not where the lexical analyser's word goes on past 儿 (北京儿研所, one name):
+        # 儿 is a morpheme there, though jieba cut it off after 北京.
+        ("他把孩子送到北京儿研所", ["ta1", "ba3", "hai2", "zi5", "song4", "dao4", "bei3", "jing1", "er2", "yan2", "suo3"]),
     ],
 )
 def test_erhua_decisions(g2p: G2PZh, text: str, expected: list[str]) -> None:

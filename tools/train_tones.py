@@ -61,7 +61,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from train_polyphone import baker_utterances, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
-from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key, guess_erhua  # noqa: E402
+from wyoming_indextts.frontend.g2p_zh import G2PZh, closes_word, erhua_key, guess_erhua  # noqa: E402
 from wyoming_indextts.frontend.lexical import TAGS, segmentation_tags  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
 from wyoming_indextts.frontend.tone_model import INPUTS, LEXICAL_PLACES, TONES, encode  # noqa: E402
@@ -107,6 +107,7 @@ class ErhuaUnit:
     w: int
     key: str
     merged: bool
+    closes_word: bool  # the lexical analyser ends a word at this 儿
 
 
 def erhua_units(labels: Path, ids: tuple[int, int]) -> Iterator[ErhuaUnit]:
@@ -120,6 +121,7 @@ def erhua_units(labels: Path, ids: tuple[int, int]) -> Iterator[ErhuaUnit]:
         if pairs is None:
             continue
         syllable_of = dict(pairs)
+        analysis = g2p.lexical(text)
         for run in runs(g2p, text):
             texts = [w.text for w in run]
             for w, word in enumerate(run):
@@ -130,7 +132,8 @@ def erhua_units(labels: Path, ids: tuple[int, int]) -> Iterator[ErhuaUnit]:
                     n = hanzi_index[word.start + k]
                     if key is None or n == 0:
                         continue
-                    yield ErhuaUnit(texts, w, key, syllable_of[n] == syllable_of[n - 1])
+                    yield ErhuaUnit(texts, w, key, syllable_of[n] == syllable_of[n - 1],
+                                    closes_word(analysis, word.start + k))
 
 
 def erhua_votes(units: list[ErhuaUnit]) -> dict[str, collections.Counter]:
@@ -156,7 +159,7 @@ def crossval_erhua(labels: Path, ids: tuple[int, int], folds: int) -> None:
                 seen_wrong += (votes[unit.key][True] > votes[unit.key][False]) != unit.merged
             else:
                 unseen += 1
-                unseen_wrong += guess_erhua(unit.texts, unit.w) != unit.merged
+                unseen_wrong += guess_erhua(unit.texts, unit.w, unit.closes_word) != unit.merged
     print(f"{folds}-fold: table wrong {seen_wrong} of {seen}, guess (unseen keys) wrong {unseen_wrong} of {unseen}")
 
 

@@ -161,8 +161,12 @@ def erhua_key(texts: list[str], w: int, k: int) -> str | None:
     return texts[w - 1] + word if w > 0 else None
 
 
-def guess_erhua(texts: list[str], w: int) -> bool:
+def guess_erhua(texts: list[str], w: int, closes_word: bool = True) -> bool:
     """Whether 儿 closing ``texts[w]`` merges, for a unit the learned table has not seen.
+
+    ``closes_word``: whether the lexical analyser ends a word at this 儿. Where its word goes on
+    (首都儿研所, 托儿所), 儿 is a morpheme of its own, said as a syllable: in Biaobei 1–9000, 78 of
+    81 such 儿 (the three merged ones, 玩儿过, are in the table).
 
     The common diminutives after one character (这儿, 玩儿) are in the table, so a lone 儿
     after an unseen one-character word is mostly "son" or a name (救 | 儿, 俺 | 儿, 妍 | 儿);
@@ -171,6 +175,8 @@ def guess_erhua(texts: list[str], w: int) -> bool:
     (好好儿, 慢慢儿: jieba knows those as words).
     ``tools/train_tones.py erhua --crossval`` counts how often this is right on unseen units.
     """
+    if not closes_word:
+        return False
     word = texts[w]
     if len(word) > 1:
         return word not in NOT_ERHUA
@@ -270,7 +276,7 @@ class G2PZh:
         readings: list[Reading] = []
         for piece in pieces:
             if isinstance(piece, tuple):
-                readings.extend(self._spoken(*piece))
+                readings.extend(self._spoken(*piece, analysis))
                 continue
             for offset, char in enumerate(piece.text):
                 letter = LETTER_PINYIN.get(char.upper()) if char.isascii() else None
@@ -386,12 +392,12 @@ class G2PZh:
         return tone_sandhi.apply([w.text for w in run], [w.pinyin for w in run], [w.locked for w in run],
                                  word_list=self._tone_model is None)
 
-    def _spoken(self, run: list[_Word], spoken: list[list[str]]) -> list[Reading]:
+    def _spoken(self, run: list[_Word], spoken: list[list[str]], analysis: Analysis) -> list[Reading]:
         """Readings of a run with its spoken tones; erhua merges 儿 here."""
         readings: list[Reading] = []
         for w, (word, syllables) in enumerate(zip(run, spoken)):
             for k, (char, syllable) in enumerate(zip(word.text, syllables)):
-                if char == "儿" and readings and self._is_erhua(run, w, k):
+                if char == "儿" and readings and self._is_erhua(run, w, k, closes_word(analysis, word.start + k)):
                     before = readings.pop()
                     base = before.pinyin[0]
                     merged = base[:-1] + "r" + base[-1]
@@ -401,7 +407,7 @@ class G2PZh:
         return readings
 
     @staticmethod
-    def _is_erhua(run: list[_Word], w: int, k: int) -> bool:
+    def _is_erhua(run: list[_Word], w: int, k: int, closes_word: bool) -> bool:
         word = run[w]
         if word.locked or not word.pinyin[k].startswith("er"):
             return False
@@ -411,7 +417,12 @@ class G2PZh:
         if key is None:
             return False
         learned = erhua_words().get(key)
-        return learned if learned is not None else guess_erhua([r.text for r in run], w)
+        return learned if learned is not None else guess_erhua([r.text for r in run], w, closes_word)
+
+
+def closes_word(analysis: Analysis, index: int) -> bool:
+    """Whether the lexical analysis ends a word at character ``index``."""
+    return analysis.word_of(index).end == index + 1
 
 
 def _unsure(analysis: Analysis, index: int, threshold: float) -> bool:
