@@ -150,22 +150,35 @@ def test_polyphone_model_reads_context() -> None:
         assert model.predict(text, [text.index(char)]) == [expected], text
 
 
-def test_polyphone_model_is_the_plain_bilstm() -> None:
-    """The fused run (both directions in one loop, halved sigmoid weights) against a textbook
-    LSTM per direction over the stored weights (PyTorch's gate order i, f, g, o)."""
-    from importlib import resources
-
+def test_polyphone_graph_is_the_plain_bilstm(tmp_path: Path) -> None:
+    """tools/train_polyphone.py polyphone_graph (what ships as data/polyphone.onnx) against a
+    textbook LSTM per direction over the same weights in PyTorch's gate order (i, f, g, o), on
+    random weights: the gate order, directions, rows and masking."""
     import numpy as np
 
-    from wyoming_indextts.frontend.polyphone import default_model
+    sys.path.insert(0, str(REPO / "tools"))
+    from train_polyphone import save
 
-    data = np.load(str(resources.files("wyoming_indextts") / "data" / "polyphone.npz"))
-    w = {k: data[k].astype(np.float32) if data[k].dtype.kind == "f" else data[k] for k in data.files}
-    char_ids = {c: i for i, c in enumerate(w["chars"].tolist()) if i >= 4}
-    classes = [c.replace("u:", "v") for c in w["classes"].tolist()]
+    from wyoming_indextts.frontend.polyphone import PolyphoneModel
+
+    rng = np.random.default_rng(0)
+    chars = ["<PAD>", "<UNK>", "시", "끝", "行", "长", "银", "走", "路"]
+    classes = ["xing2", "hang2", "chang2", "zhang3", "yin2", "zou3", "lu4"]
+    hidden, width = 5, 6
+    w = {"embedding": rng.normal(size=(len(chars), width)), "fc1_w": rng.normal(size=(4, 2 * hidden)),
+         "fc1_b": rng.normal(size=4), "fc2_w": rng.normal(size=(len(classes), 4)), "fc2_b": rng.normal(size=len(classes))}
+    for d in ("fw", "bw"):
+        w |= {f"{d}_w_ih": rng.normal(size=(4 * hidden, width)), f"{d}_w_hh": rng.normal(size=(4 * hidden, hidden)),
+              f"{d}_b_ih": rng.normal(size=4 * hidden), f"{d}_b_hh": rng.normal(size=4 * hidden)}
+    w = {k: v.astype(np.float32) for k, v in w.items()}
+    save(w | {"chars": np.array(chars), "classes": np.array(classes),
+              "polyphones": np.array(["行:xing2,hang2", "长:chang2,zhang3"])}, tmp_path / "polyphone.onnx")
+    model = PolyphoneModel(tmp_path / "polyphone.onnx")
+    assert model.candidates == {"行": ("xing2", "hang2"), "长": ("chang2", "zhang3")}
+    assert model.is_polyphone("行") and not model.is_polyphone("走")
 
     def lstm(xs: np.ndarray, d: str) -> np.ndarray:
-        h = np.zeros(w[f"{d}_w_hh"].shape[1], np.float32)
+        h = np.zeros(hidden, np.float32)
         c = np.zeros_like(h)
         out = []
         for x in xs:
@@ -175,19 +188,22 @@ def test_polyphone_model_is_the_plain_bilstm() -> None:
             out.append(h)
         return np.array(out)
 
-    model = default_model()
-    for text in ["他们在山路上慢慢行走，一直走到天黑。", "还", "银行的人说你还得再等等"]:
+    for text in ["银行走长路", "行", "长路行长？"]:  # ？ is unknown to the vocabulary
         positions = [i for i, char in enumerate(text) if model.is_polyphone(char)]
-        x = w["embedding"][[2] + [char_ids.get(char, 1) for char in text] + [3]]
+        x = w["embedding"][[2] + [chars.index(char) if char in chars else 1 for char in text] + [3]]
         both = np.concatenate([lstm(x, "fw"), lstm(x[::-1], "bw")[::-1]], axis=1)
-        for position, got in zip(positions, model.scores(text, positions)):
-            hidden = np.maximum(both[position + 1] @ w["fc1_w"].T + w["fc1_b"], 0)
-            logits = hidden @ w["fc2_w"].T + w["fc2_b"]
+        scores = model.scores(text, positions)
+        assert len(scores) == len(positions)
+        for position, got in zip(positions, scores):
+            hidden_layer = np.maximum(both[position + 1] @ w["fc1_w"].T + w["fc1_b"], 0)
+            logits = hidden_layer @ w["fc2_w"].T + w["fc2_b"]
+            assert set(got) == set(model.candidates[text[position]])
             wanted = {r: float(logits[classes.index(r)]) for r in got}
             top = max(wanted.values())
             total = sum(np.exp(v - top) for v in wanted.values())
             for reading, p in got.items():
                 assert abs(p - np.exp(wanted[reading] - top) / total) < 1e-4, (text, reading)
+    assert model.scores("银行", []) == []
 
 
 def test_letters_and_word_starts(g2p: G2PZh) -> None:

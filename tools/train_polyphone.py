@@ -1,16 +1,17 @@
-"""Build ``wyoming_indextts/data/polyphone.npz``: the polyphone BiLSTM's weights and vocabularies.
+"""Build ``wyoming_indextts/data/polyphone.onnx``: the polyphone BiLSTM and its vocabularies.
 
 Step 1 (``convert``): take the Apache-2.0 weights of g2pM (Park & Lee, Interspeech 2020),
 trained on the CPP train split, out of its PyPI wheel and store them as one float32 npz
-with our own key names.
+with our own key names: the base the other steps read (it does not ship).
 
-    pip download --no-deps g2pm -d /tmp/g2pm && python tools/train_polyphone.py convert /tmp/g2pm/g2pM-*.whl
+    pip download --no-deps g2pm -d /tmp/g2pm
+    python tools/train_polyphone.py convert /tmp/g2pm/g2pM-*.whl /tmp/g2pm.npz
 
 Step 2 (``finetune``): what ships. g2pM's weights, one epoch on the Biaobei 000001-008000 readings
 (lr 1e-4), then 0.3 of the way from g2pM's weights to the tuned ones (the ``Settings`` defaults);
-CPP dev is not trained on, so it stays a held-out measure. Keep the step-1 file as the base:
+CPP dev is not trained on, so it stays a held-out measure. Written as an ONNX graph
+(``polyphone_graph``) that ONNX Runtime runs:
 
-    cp wyoming_indextts/data/polyphone.npz /tmp/g2pm.npz   # as written by convert
     python tools/train_polyphone.py finetune /tmp/g2pm.npz \
         ../shared/data/baker/prosody_labels_000001-009000.txt ../shared/data/cpp
 
@@ -70,7 +71,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the package and benchmarks/ of this checkout
-OUT = REPO / "wyoming_indextts" / "data" / "polyphone.npz"
+OUT = REPO / "wyoming_indextts" / "data" / "polyphone.onnx"
 
 # g2pM's PyTorch state-dict names → ours.
 _KEYS = {
@@ -111,7 +112,7 @@ def polyphone_entries(cedict: dict, char2idx: dict, class2idx: dict, candidates_
     return entries
 
 
-def convert(wheel: Path, out: Path = OUT, candidates_from: str = "pypinyin") -> None:
+def convert(wheel: Path, out: Path, candidates_from: str = "pypinyin") -> None:
     with zipfile.ZipFile(wheel) as archive:
         def load(name: str):
             return pickle.load(io.BytesIO(archive.read(f"g2pM/{name}")))
@@ -157,23 +158,21 @@ class Settings:
     seed: int = 0
 
 
-def baker_examples(labels: Path, ids: tuple[int, int], model_path: Path | None = None) -> list[Example]:
+def baker_examples(labels: Path, ids: tuple[int, int], base_npz: Path | None = None) -> list[Example]:
     """(sentence, position, dictionary reading) for polyphones in Biaobei utterances ``ids``.
 
     The labels are surface tones. A label that differs from our dictionary reading only by
     what sandhi or the neutral-tone list explains (3→2, →5, 一/不) is not a polyphone error and
     keeps our reading; a different syllable or another tone becomes the target, with a 2 put
     back to 3 where a third tone follows (the rise is sandhi, not the word). "Our reading" is
-    that of the G2P with the weights in ``model_path`` (the base model when fine-tuning, so the
-    targets do not depend on whatever polyphone.npz is installed).
+    that of the G2P with the weights in ``base_npz`` (the base model when fine-tuning, so the
+    targets do not depend on whatever polyphone.onnx is installed).
     """
     from wyoming_indextts.frontend.g2p_zh import G2PZh
-    from wyoming_indextts.frontend.polyphone import PolyphoneModel
     from wyoming_indextts.frontend.sentence import is_hanzi
-
     from wyoming_indextts.frontend.word_readings import NameReadings, PosPreferences
 
-    model = PolyphoneModel(str(model_path)) if model_path else None
+    model = model_from_arrays(dict(np.load(base_npz))) if base_npz else None
     # Every character model-first, no part-of-speech or name readings: the targets do not depend
     # on the learned dictionary-first list or the part-of-speech table learned from them.
     g2p = G2PZh(model=model, dictionary_first=frozenset(), pos_preferences=PosPreferences.from_counts({}, {}),
@@ -301,9 +300,88 @@ def train(base: dict[str, np.ndarray], examples: list[Example], settings: Settin
     return arrays
 
 
+def onnx_lstm_weights(directions: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An ONNX LSTM node's W, R and B from PyTorch's (w_ih, w_hh, b_ih, b_hh) per direction:
+    ONNX lays its gates out i, o, f, c, PyTorch i, f, g (= c), o."""
+    hidden = directions[0][1].shape[1]
+
+    def reorder(array: np.ndarray) -> np.ndarray:
+        return np.concatenate([array[g * hidden : (g + 1) * hidden] for g in (0, 3, 1, 2)]).astype(np.float32)
+
+    weights = np.stack([reorder(w_ih) for w_ih, _, _, _ in directions])
+    recurrent = np.stack([reorder(w_hh) for _, w_hh, _, _ in directions])
+    biases = np.stack([np.concatenate([reorder(b_ih), reorder(b_hh)]) for _, _, b_ih, b_hh in directions])
+    return weights, recurrent, biases
+
+
+def polyphone_graph(arrays: dict[str, np.ndarray]):
+    """The BiLSTM's arrays (``convert``'s key names) as the ONNX graph ``polyphone.PolyphoneModel``
+    runs: character ids of the sentence with its start and end marks (``ids``, int64 [steps]) and
+    the rows to classify (``rows``, int64 [n]) → ``logits`` [n, classes]. Embedding → one
+    bidirectional LSTM layer → ReLU layer → logits, all float32 (our numpy loop before it spent
+    most of its 0.27 ms per CPP sentence in per-step call overhead; ONNX Runtime's LSTM 0.06 ms).
+    The vocabularies travel in the model's metadata as JSON lists."""
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = arrays["fw_w_hh"].shape[1]
+    initializers = []
+
+    def constant(name: str, value: np.ndarray) -> str:
+        initializers.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    weights, recurrent, biases = onnx_lstm_weights(
+        [tuple(arrays[f"{d}_{name}"] for name in ("w_ih", "w_hh", "b_ih", "b_hh")) for d in ("fw", "bw")])
+    node = helper.make_node
+    nodes = [
+        node("Gather", [constant("embedding", arrays["embedding"].astype(np.float32)), "ids"], ["embedded"]),
+        node("Unsqueeze", ["embedded", constant("batch_axis", np.array([1]))], ["batch"]),  # [steps, 1, embedding]
+        node("LSTM", ["batch", constant("W", weights), constant("R", recurrent), constant("B", biases)], ["states"],
+             hidden_size=hidden, direction="bidirectional"),
+        # [steps, 2, 1, hidden] → [steps, 2 · hidden], forward units first.
+        node("Reshape", ["states", constant("paired", np.array([0, 2 * hidden]))], ["features"]),
+        node("Gather", ["features", "rows"], ["picked"]),
+        node("MatMul", ["picked", constant("fc1_w", arrays["fc1_w"].T.astype(np.float32))], ["fc1"]),
+        node("Add", ["fc1", constant("fc1_b", arrays["fc1_b"].astype(np.float32))], ["fc1_biased"]),
+        node("Relu", ["fc1_biased"], ["fc1_out"]),
+        node("MatMul", ["fc1_out", constant("fc2_w", arrays["fc2_w"].T.astype(np.float32))], ["fc2"]),
+        node("Add", ["fc2", constant("fc2_b", arrays["fc2_b"].astype(np.float32))], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "polyphone",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["steps"]),
+         helper.make_tensor_value_info("rows", TensorProto.INT64, ["n"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", len(arrays["classes"])])],
+        initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="tools/train_polyphone.py")
+    model.ir_version = 8  # readable by onnxruntime 1.17, the oldest we allow
+    helper.set_model_props(model, {key: json.dumps(arrays[key].tolist(), ensure_ascii=False)
+                                   for key in ("chars", "classes", "polyphones")})
+    onnx.checker.check_model(model)
+    return model
+
+
 def save(arrays: dict[str, np.ndarray], out: Path) -> None:
+    """Write the arrays as the shipped model's ONNX graph (``polyphone_graph``)."""
+    import onnx
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **{k: np.asarray(v) for k, v in arrays.items()})
+    onnx.save(polyphone_graph(arrays), str(out))
+
+
+def model_from_arrays(arrays: dict[str, np.ndarray]):
+    """A ``PolyphoneModel`` running these arrays (through a temporary ONNX file)."""
+    import tempfile
+
+    from wyoming_indextts.frontend.polyphone import PolyphoneModel
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "polyphone.onnx"
+        save(arrays, path)
+        return PolyphoneModel(path)
 
 
 Bonuses = tuple[float, float]  # (phrase_bonus, cover_bonus) of g2p_zh.PolyphoneWeights
@@ -314,15 +392,9 @@ def g2p_correct(arrays: dict[str, np.ndarray], items: list[Example],
     """Whether the whole G2P reads each of ``items`` right with these weights (the benchmark's
     measure), for the shipped decision constants (key None) and each (phrase, cover) bonus pair
     in ``bonuses``: one boolean per item, so folds and bonus choices are scored without rerunning."""
-    import tempfile
-
     from wyoming_indextts.frontend import g2p_zh
-    from wyoming_indextts.frontend.polyphone import PolyphoneModel
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "polyphone.npz"
-        save(arrays, path)
-        model = PolyphoneModel(str(path))
+    model = model_from_arrays(arrays)
     out: dict[Bonuses | None, np.ndarray] = {}
     for pair in (None, *bonuses):
         weights = g2p_zh.MODEL_FIRST
@@ -404,6 +476,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("convert")
     c.add_argument("wheel", type=Path)
+    c.add_argument("out", type=Path, help="the base npz the other steps read")
     c.add_argument("--candidates", choices=("pypinyin", "g2pm"), default="pypinyin")
     d = sub.add_parser("dictionary-first")
     d.add_argument("labels", type=Path, help="Biaobei prosody labels")
@@ -457,7 +530,7 @@ def main() -> None:
         low, high = (int(x) for x in args.ids.split("-"))
         learn_dictionary_first(args.labels, (low, high), args.cpp, args.margin)
     elif args.command == "convert":
-        convert(args.wheel, candidates_from=args.candidates)
+        convert(args.wheel, args.out, candidates_from=args.candidates)
 
 
 # --- part-of-speech preferences ------------------------------------------------------------

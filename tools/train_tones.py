@@ -59,7 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tools"))
 
-from train_polyphone import baker_utterances, runs_of  # noqa: E402
+from train_polyphone import baker_utterances, onnx_lstm_weights, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
 from wyoming_indextts.frontend.g2p_zh import G2PZh, closes_word, erhua_key, guess_erhua  # noqa: E402
 from wyoming_indextts.frontend.lexical import TAGS, segmentation_tags  # noqa: E402
@@ -254,10 +254,6 @@ def cross_fitted(labels: Path, ids: tuple[int, int], folds: int = 5) -> list[Exa
 EMBEDDINGS = ("emb_char", "emb_citation", "emb_rule", "emb_place", "emb_listed", "emb_lexical")
 
 
-# ONNX's LSTM lays its gates out i, o, f, c; PyTorch's are i, f, g(=c), o.
-_ONNX_GATES = (0, 3, 1, 2)
-
-
 def tagger_graph(states: list[dict], threshold: float, chars: str):
     """Several trained taggers (PyTorch state dicts of ``Net``) as one ONNX graph for
     ``tone_model.ToneModel`` whose output is the softmax of their averaged logits.
@@ -286,9 +282,6 @@ def tagger_graph(states: list[dict], threshold: float, chars: str):
         initializers.append(numpy_helper.from_array(value, name))
         return name
 
-    def onnx_gates(array: np.ndarray) -> np.ndarray:
-        return np.concatenate([array[g * hidden : (g + 1) * hidden] for g in _ONNX_GATES]).astype(np.float32)
-
     gathered = []
     for table, ids in zip(EMBEDDINGS, INPUTS):
         side_by_side = np.concatenate([s[f"{table}.weight"] for s in states], axis=1).astype(np.float16)
@@ -300,11 +293,9 @@ def tagger_graph(states: list[dict], threshold: float, chars: str):
     features = []
     for m, state in enumerate(states):
         columns = np.concatenate([np.arange(starts[t] + m * w, starts[t] + (m + 1) * w) for t, w in enumerate(widths)])
-        directions = ("", "_reverse")
-        weights = np.stack([onnx_gates(state[f"lstm.weight_ih_l0{d}"]) for d in directions])
-        recurrent = np.stack([onnx_gates(state[f"lstm.weight_hh_l0{d}"]) for d in directions])
-        biases = np.stack([np.concatenate([onnx_gates(state[f"lstm.bias_ih_l0{d}"]), onnx_gates(state[f"lstm.bias_hh_l0{d}"])])
-                           for d in directions])
+        weights, recurrent, biases = onnx_lstm_weights([
+            tuple(state[f"lstm.{name}_l0{d}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+            for d in ("", "_reverse")])
         nodes.append(helper.make_node("Gather", ["steps_first", constant(f"columns_{m}", columns.astype(np.int64))],
                                       [f"input_{m}"], axis=2))
         nodes.append(helper.make_node(
