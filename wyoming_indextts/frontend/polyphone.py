@@ -10,6 +10,7 @@ character can have. Only the characters in the model's polyphone list go through
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
@@ -41,10 +42,7 @@ class PolyphoneModel:
         for entry in json.loads(meta["polyphones"]):
             char, _, readings = entry.partition(":")
             self.candidates[char] = tuple(r for r in readings.split(",") if r in class_ids)
-        self._candidate_ids = {
-            char: np.array([class_ids[r] for r in readings], dtype=np.int64)
-            for char, readings in self.candidates.items()
-        }
+        self._candidate_ids = {char: [class_ids[r] for r in readings] for char, readings in self.candidates.items()}
 
     def is_polyphone(self, char: str) -> bool:
         return char in self._candidate_ids
@@ -57,15 +55,17 @@ class PolyphoneModel:
         rows = np.array([p + 1 for p in positions], dtype=np.int64)
         logits = self._session.run(None, {"ids": ids, "rows": rows})[0]
         out: list[dict[str, float]] = []
+        # A softmax over two to six candidates: plain floats, not numpy calls on tiny arrays.
         for row, position in zip(logits, positions):
             candidates = self._candidate_ids.get(text[position])
-            if candidates is None or not len(candidates):
+            if not candidates:
                 out.append({})
                 continue
-            values = row[candidates]
-            values = np.exp(values - values.max())
-            values /= values.sum()
-            out.append({self.classes[c]: float(v) for c, v in zip(candidates, values)})
+            values = row[candidates].tolist()
+            top = max(values)
+            exps = [math.exp(v - top) for v in values]
+            total = sum(exps)
+            out.append({self.classes[c]: e / total for c, e in zip(candidates, exps)})
         return out
 
     def predict(self, text: str, positions: Sequence[int]) -> list[str | None]:
