@@ -65,7 +65,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from train_polyphone import baker_utterances, onnx_lstm_weights, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
-from wyoming_indextts.frontend.g2p_zh import G2PZh, closes_word, erhua_key, guess_erhua  # noqa: E402
+from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key, guess_erhua, word_ends_at  # noqa: E402
 from wyoming_indextts.frontend.lexical import TAGS, segmentation_tags  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
 from wyoming_indextts.frontend.tone_model import INPUTS, LEXICAL_PLACES, TONES, encode  # noqa: E402
@@ -137,7 +137,7 @@ def erhua_units(labels: Path, ids: tuple[int, int]) -> Iterator[ErhuaUnit]:
                     if key is None or n == 0:
                         continue
                     yield ErhuaUnit(texts, w, key, syllable_of[n] == syllable_of[n - 1],
-                                    closes_word(analysis, word.start + k))
+                                    word_ends_at(analysis, word.start + k))
 
 
 def erhua_votes(units: list[ErhuaUnit]) -> dict[str, collections.Counter]:

@@ -161,12 +161,12 @@ def erhua_key(texts: list[str], w: int, k: int) -> str | None:
     return texts[w - 1] + word if w > 0 else None
 
 
-def guess_erhua(texts: list[str], w: int, closes_word: bool = True) -> bool:
+def guess_erhua(texts: list[str], w: int, closes_word: bool) -> bool:
     """Whether 儿 closing ``texts[w]`` merges, for a unit the learned table has not seen.
 
     ``closes_word``: whether the lexical analyser ends a word at this 儿. Where its word goes on
     (首都儿研所, 托儿所), 儿 is a morpheme of its own, said as a syllable: in Biaobei 1–9000, 78 of
-    81 such 儿 (the three merged ones, 玩儿过, are in the table).
+    81 such 儿 (the three merged ones, as in 玩儿过, are units the table knows).
 
     The common diminutives after one character (这儿, 玩儿) are in the table, so a lone 儿
     after an unseen one-character word is mostly "son" or a name (救 | 儿, 俺 | 儿, 妍 | 儿);
@@ -397,7 +397,7 @@ class G2PZh:
         readings: list[Reading] = []
         for w, (word, syllables) in enumerate(zip(run, spoken)):
             for k, (char, syllable) in enumerate(zip(word.text, syllables)):
-                if char == "儿" and readings and self._is_erhua(run, w, k, closes_word(analysis, word.start + k)):
+                if char == "儿" and readings and self._is_erhua(run, w, k, word_ends_at(analysis, word.start + k)):
                     before = readings.pop()
                     base = before.pinyin[0]
                     merged = base[:-1] + "r" + base[-1]
@@ -420,7 +420,7 @@ class G2PZh:
         return learned if learned is not None else guess_erhua([r.text for r in run], w, closes_word)
 
 
-def closes_word(analysis: Analysis, index: int) -> bool:
+def word_ends_at(analysis: Analysis, index: int) -> bool:
     """Whether the lexical analysis ends a word at character ``index``."""
     return analysis.word_of(index).end == index + 1
 
