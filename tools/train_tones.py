@@ -65,8 +65,8 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from train_polyphone import baker_utterances, onnx_lstm_weights, runs_of  # noqa: E402
 from wyoming_indextts.frontend import tone_sandhi  # noqa: E402
-from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key, guess_erhua, word_ends_at  # noqa: E402
-from wyoming_indextts.frontend.lexical import TAGS, segmentation_tags  # noqa: E402
+from wyoming_indextts.frontend.g2p_zh import G2PZh, erhua_key, guess_erhua, run_segmentation, word_ends_at  # noqa: E402
+from wyoming_indextts.frontend.lexical import TAGS  # noqa: E402
 from wyoming_indextts.frontend.sentence import is_hanzi  # noqa: E402
 from wyoming_indextts.frontend.tone_model import INPUTS, LEXICAL_PLACES, TONES, encode  # noqa: E402
 
@@ -215,7 +215,6 @@ def examples(labels: Path, ids: tuple[int, int], table: dict[str, str]) -> list[
             words = g2p._words(text)
             analysis = g2p.lexical(text)
             g2p._disambiguate(text, words, analysis)
-            lexical = segmentation_tags(analysis)
             for run in runs_of(words):
                 texts = [w.text for w in run]
                 citation = [list(w.pinyin) for w in run]
@@ -231,8 +230,7 @@ def examples(labels: Path, ids: tuple[int, int], table: dict[str, str]) -> list[
                             base = base[:-1]
                         ok = label and position not in merged and base == ours[:-1] and label[-1] in TONES
                         target.append(TONES.index(label[-1]) if ok else -1)
-                tags = [lexical[w.start + k] for w in run for k in range(len(w.text))]
-                out.append(Example(texts, citation, spoken, listed, tags, target))
+                out.append(Example(texts, citation, spoken, listed, run_segmentation(run, analysis), target))
     finally:
         tone_sandhi.neutral_words = original
     return out

@@ -55,6 +55,18 @@ def create_session(path: Path | bytes, threads: int = 1) -> ort.InferenceSession
     return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
 
 
+def packaged_session(name: str, path: Path | None = None, threads: int = 1) -> ort.InferenceSession:
+    """A session on the package's model ``data/<name>``, or on ``path`` where one is given
+    (the training tools and tests load their own files the same way).
+
+    Raises FileNotFoundError where the file is missing, so a caller can run without it."""
+    source = path or resources.files("wyoming_indextts") / "data" / name
+    with resources.as_file(source) as file:
+        if not Path(file).is_file():
+            raise FileNotFoundError(file)
+        return create_session(Path(file), threads=threads)
+
+
 @functools.lru_cache(maxsize=1)
 def _arena_probe() -> ort.InferenceSession:
     """A one-node session (Identity, shipped as package data so that nothing imports ``onnx`` at

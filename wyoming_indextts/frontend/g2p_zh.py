@@ -37,7 +37,7 @@ from functools import lru_cache
 
 from . import tone_sandhi
 from .dictionaries import Dictionaries, PhraseTable, default_dictionaries
-from .lexical import Analysis, LexicalAnalyzer, default_analyzer, segmentation_tags
+from .lexical import Analysis, LexicalAnalyzer, default_analyzer
 from .word_readings import NameReadings, PosPreferences, default_name_readings, default_pos_preferences
 from .polyphone import PolyphoneModel, default_model
 from .tone_model import Run, ToneModel
@@ -264,11 +264,9 @@ class G2PZh:
             if word is not None:
                 pieces.append(word)
         if self._tone_model is not None:
-            lexical = segmentation_tags(analysis)
             self._tone_model.correct([
                 Run([w.text for w in r], [w.pinyin for w in r], spoken,
-                    tone_sandhi.listed([w.text for w in r]),
-                    [lexical[w.start + k] for w in r for k in range(len(w.text))], [w.locked for w in r])
+                    tone_sandhi.listed([w.text for w in r]), run_segmentation(r, analysis), [w.locked for w in r])
                 for r, spoken in (p for p in pieces if isinstance(p, tuple))
             ])
             for r, spoken in (p for p in pieces if isinstance(p, tuple)):
@@ -418,6 +416,13 @@ class G2PZh:
             return False
         learned = erhua_words().get(key)
         return learned if learned is not None else guess_erhua([r.text for r in run], w, closes_word)
+
+
+def run_segmentation(run: list[_Word], analysis: Analysis) -> list[tuple[int, int]]:
+    """Per character of a run, the analyser's (place in its word, tag id): what the tone
+    corrector reads (``Analysis.segmentation``)."""
+    tags = analysis.segmentation
+    return [tags[w.start + k] for w in run for k in range(len(w.text))]
 
 
 def word_ends_at(analysis: Analysis, index: int) -> bool:

@@ -1,6 +1,6 @@
 """Polyphone disambiguation: a small character BiLSTM picks the reading of 行, 长, 了 ... in context.
 
-The weights (``data/polyphone.onnx``, 1.5 MB) are g2pM's (Park & Lee 2020, Apache-2.0; trained
+The weights (``data/polyphone.onnx``, 1.7 MB) are g2pM's (Park & Lee 2020, Apache-2.0; trained
 on the CPP train split), nudged toward the Biaobei readings (``tools/train_polyphone.py finetune``;
 see ``data/README.md``): embedding → one bidirectional LSTM layer (32 units each way) → ReLU
 layer → logits over 876 toned syllables, run by ONNX Runtime and masked here to the readings the
@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Sequence
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,9 @@ class PolyphoneModel:
     """Thread-safe after construction (ONNX Runtime sessions are)."""
 
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
-        from ..onnx import create_session
+        from ..onnx import packaged_session
 
-        source = path or resources.files("wyoming_indextts") / "data" / "polyphone.onnx"
-        with resources.as_file(source) as file:
-            if not Path(file).is_file():
-                raise FileNotFoundError(file)
-            self._session = create_session(Path(file), threads=threads)
+        self._session = packaged_session("polyphone.onnx", path, threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         # Ids 0-3 are padding, unknown and g2pM's sentence start and end marks.
         self._char_ids = {c: i for i, c in enumerate(json.loads(meta["chars"])) if i >= 4}

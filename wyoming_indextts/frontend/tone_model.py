@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import numpy as np
 TONES = "12345"
 _BMES = {"B": 0, "M": 1, "E": 2, "S": 3}
 _UNK = 0
-# segmentation_tags' places (0 none, 1 begin, 2 middle, 3 end, 4 single) per tag id.
+# Analysis.segmentation's places (0 none, 1 begin, 2 middle, 3 end, 4 single) per tag id.
 LEXICAL_PLACES = 5
 INPUTS = ("chars", "citation", "rule", "place", "listed", "lexical")
 
@@ -57,7 +56,7 @@ def encode(words: Sequence[str], citation: Sequence[Sequence[str]], spoken: Sequ
 
     ``spoken``: the rules' tones without the learned word list; ``listed``: per character the
     list's tone or ``.`` (index 5): the tagger learns how far to trust each; ``lexical``: per
-    character, ``lexical.segmentation_tags`` (place in the analyser's word, its tag's id).
+    character, ``Analysis.segmentation`` (place in the analyser's word, its tag's id).
     """
     chars: list[int] = []
     cit: list[int] = []
@@ -93,13 +92,9 @@ class ToneModel:
     """Thread-safe after construction (ONNX Runtime sessions are)."""
 
     def __init__(self, path: Path | None = None, threads: int = 1) -> None:
-        from ..onnx import create_session
+        from ..onnx import packaged_session
 
-        source = path or resources.files("wyoming_indextts") / "data" / "tone_model.onnx"
-        with resources.as_file(source) as file:
-            if not Path(file).is_file():
-                raise FileNotFoundError(file)
-            self._session = create_session(Path(file), threads=threads)
+        self._session = packaged_session("tone_model.onnx", path, threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.char_ids: dict[str, int] = {c: i + 1 for i, c in enumerate(meta["chars"])}
         self.threshold = float(meta["threshold"])
