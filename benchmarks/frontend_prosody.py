@@ -2,6 +2,7 @@
 """Prosodic-boundary accuracy and speed on Biaobei labels: the trained model and the rule baseline.
 
     python benchmarks/frontend_prosody.py [labels.txt] [--ids 8001-9000]
+    python benchmarks/frontend_prosody.py --model DIR [--model DIR ...] [--tune-on 7501-8000]
 
 Two scorings, side by side. Exact level (how the project is judged, as PaddleSpeech reports
 it): a predicted #k where the label is #k is a hit; where the label is another level or none, a
@@ -11,14 +12,23 @@ gold also counts as a #1), "#2" level >= 2, "#3" level >= 3. The sentence-final 
 is not scored. Text goes through the
 runtime G2P first, so the word segmentation is the one the server uses; timing is per sentence for
 ``predict_boundaries`` alone (features + ONNX), after G2P.
+
+``--model DIR`` scores another boundary model (a ``tools/train_prosody.py --out DIR``), given
+more than once the average of their probabilities (an ensemble); ``--tune-on`` picks the #1 and
+#2 thresholds on another id range (validation) by mean exact-level F1 instead of taking the first
+model's. These are for experiments: the runtime rules after the model are the same as served.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -27,20 +37,57 @@ sys.path.insert(0, str(REPO / "tools"))
 from train_prosody import build_examples, parse_labels, prf  # noqa: E402
 
 from wyoming_indextts.frontend.g2p_zh import G2PZh  # noqa: E402
-from wyoming_indextts.frontend.prosody import ProsodyPredictor, rule_boundaries  # noqa: E402
+from wyoming_indextts.frontend.lexical import Analysis, default_analyzer  # noqa: E402
+from wyoming_indextts.frontend.prosody import ProsodyPredictor, Reading, rule_boundaries  # noqa: E402
 
 DEFAULT_LABELS = REPO.parent / "shared/data/baker/prosody_labels_000001-009000.txt"
 
 
-def evaluate(labels_path: Path | str = DEFAULT_LABELS, id_range: tuple[int, int] = (8001, 9000)) -> dict:
-    """Scores of the model and the rules on utterances ``id_range`` (inclusive), plus ms/sentence."""
+class AveragedPredictor(ProsodyPredictor):
+    """Several trained boundary models as one: their probabilities averaged, then decoded and
+    post-processed by ProsodyPredictor.__call__ exactly as the served model is."""
+
+    def __init__(self, model_dirs: Sequence[Path], thresholds: Sequence[float] | None = None) -> None:
+        self.members = [ProsodyPredictor(d / "prosody.onnx", d / "prosody_vocab.json") for d in model_dirs]
+        self.vocab = self.members[0].vocab
+        self.thresholds = list(thresholds or self.members[0].thresholds)
+
+    def probabilities(self, text: str, readings: Sequence[Reading], analysis: Analysis | None = None) -> np.ndarray:
+        analysis = analysis if analysis is not None else default_analyzer()(text)
+        return np.mean([m.probabilities(text, readings, analysis) for m in self.members], axis=0)
+
+
+def examples_in(labels_path: Path | str, id_range: tuple[int, int]) -> list:
     low, high = id_range
-    utterances = [u for u in parse_labels(Path(labels_path)) if low <= u[0] <= high]
-    examples = build_examples(utterances, G2PZh())
+    return build_examples([u for u in parse_labels(Path(labels_path)) if low <= u[0] <= high], G2PZh())
+
+
+def tune_thresholds(predictor: ProsodyPredictor, examples: list) -> list[float]:
+    """#1 and #2 thresholds (0.30-0.70) by mean exact-level F1 of #1-#3 on ``examples``; #3's kept."""
     gold = [levels for *_, levels in examples]
-    predictor = ProsodyPredictor()
+    analyzer = default_analyzer()
+    cached = [predictor.probabilities(text, readings, analyzer(text)) for _, text, readings, _ in examples]
+    grid = [round(0.3 + 0.05 * i, 2) for i in range(9)]
+    best = (-1.0, predictor.thresholds)
+    for t1, t2 in itertools.product(grid, grid):
+        predictor.thresholds = [t1, t2, predictor.thresholds[2]]
+        pred = [predictor.levels(text, readings, probs) for (_, text, readings, _), probs in zip(examples, cached)]
+        scores = prf(pred, gold)
+        best = max(best, (sum(scores[f"exact#{k}"]["F1"] for k in (1, 2, 3)) / 3, predictor.thresholds))
+    return best[1]
+
+
+def evaluate(labels_path: Path | str = DEFAULT_LABELS, id_range: tuple[int, int] = (8001, 9000),
+             model_dirs: Sequence[Path] = (), tune_on: tuple[int, int] | None = None) -> dict:
+    """Scores of the model and the rules on utterances ``id_range`` (inclusive), plus ms/sentence.
+    ``model_dirs``: score these models (averaged) instead of the shipped one."""
+    examples = examples_in(labels_path, id_range)
+    gold = [levels for *_, levels in examples]
+    predictor = AveragedPredictor(model_dirs) if model_dirs else ProsodyPredictor()
+    if tune_on is not None:
+        predictor.thresholds = tune_thresholds(predictor, examples_in(labels_path, tune_on))
     predictor(examples[0][1], examples[0][2])  # warm-up
-    results: dict = {"utterances": len(examples), "id_range": id_range}
+    results: dict = {"utterances": len(examples), "id_range": id_range, "thresholds": predictor.thresholds}
     for name, predict in (("model", predictor), ("rules", rule_boundaries)):
         started = time.perf_counter()
         pred = [predict(text, readings) for _, text, readings, _ in examples]
@@ -66,9 +113,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("labels", nargs="?", type=Path, default=DEFAULT_LABELS)
     parser.add_argument("--ids", default="8001-9000", help="inclusive utterance-id range, e.g. 9001-10000")
+    parser.add_argument("--model", type=Path, action="append", default=[],
+                        help="a tools/train_prosody.py --out directory; several are averaged")
+    parser.add_argument("--tune-on", help="pick the #1/#2 thresholds on this id range, e.g. 7501-8000")
     args = parser.parse_args()
-    low, high = (int(x) for x in args.ids.split("-"))
-    print(report(evaluate(args.labels, (low, high))))
+
+    def id_range(spec: str) -> tuple[int, int]:
+        low, high = (int(x) for x in spec.split("-"))
+        return low, high
+
+    results = evaluate(args.labels, id_range(args.ids), args.model, id_range(args.tune_on) if args.tune_on else None)
+    print(report(results))
+    print("thresholds", results["thresholds"])
 
 
 if __name__ == "__main__":

@@ -133,3 +133,21 @@ def test_question_kind() -> None:
     assert question_kind("谁在外面") == "wh"
     assert question_kind("你要茶还是咖啡") == "alternative"
     assert question_kind("今天天气很好。") is None
+
+
+def test_benchmark_ensemble_of_one_model_twice_decides_as_the_model() -> None:
+    """benchmarks/frontend_prosody.py --model averages models; the shipped model averaged with
+    itself must give its probabilities and, through the same decoding, its boundaries."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    sys.path.insert(0, str(REPO / "tools"))
+    from frontend_prosody import AveragedPredictor
+
+    data = MODEL_PATH.parent
+    twice = AveragedPredictor([data, data], thresholds=[0.35, 0.55, 0.75])
+    shipped = ProsodyPredictor()
+    shipped.thresholds = [0.35, 0.55, 0.75]
+    for text in ("卡尔普陪外孙玩滑梯。", "客厅温度二十三点五度，湿度百分之六十。", "他把孩子送到北京儿研所去看病了。"):
+        readings = g2p(text)
+        assert abs(twice.probabilities(text, readings) - shipped.probabilities(text, readings)).max() < 1e-6
+        assert twice(text, readings) == shipped(text, readings)
+        assert len(twice(text, readings)) == len(readings)

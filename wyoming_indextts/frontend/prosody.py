@@ -183,7 +183,11 @@ class ProsodyPredictor:
             return []
         if len(readings) == 1:
             return [4]
-        probs = self.probabilities(text, readings, analysis)
+        return self.levels(text, readings, self.probabilities(text, readings, analysis))
+
+    def levels(self, text: str, readings: Sequence[Reading], probs: np.ndarray) -> list[int]:
+        """The boundary after each reading from the model's ``probs``: the thresholds, then the
+        rules every prediction goes through (punctuation, numbers kept whole)."""
         levels = [decode(probs[r.index], self.thresholds) for r in readings]
         return keep_numbers_whole(text, readings, _post_rules(text, readings, levels))
 
