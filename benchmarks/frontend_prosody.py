@@ -45,7 +45,8 @@ DEFAULT_LABELS = REPO.parent / "shared/data/baker/prosody_labels_000001-009000.t
 
 class AveragedPredictor(ProsodyPredictor):
     """Several trained boundary models as one: their probabilities averaged, then decoded and
-    post-processed by ProsodyPredictor.__call__ exactly as the served model is."""
+    post-processed by ProsodyPredictor.__call__ exactly as the served model is. It has no ONNX
+    session of its own (the members have), so the parent's constructor is not run."""
 
     def __init__(self, model_dirs: Sequence[Path], thresholds: Sequence[float] | None = None) -> None:
         self.members = [ProsodyPredictor(d / "prosody.onnx", d / "prosody_vocab.json") for d in model_dirs]
@@ -68,12 +69,14 @@ def tune_thresholds(predictor: ProsodyPredictor, examples: list) -> list[float]:
     analyzer = default_analyzer()
     cached = [predictor.probabilities(text, readings, analyzer(text)) for _, text, readings, _ in examples]
     grid = [round(0.3 + 0.05 * i, 2) for i in range(9)]
-    best = (-1.0, predictor.thresholds)
+    original = predictor.thresholds
+    best = (-1.0, original)
     for t1, t2 in itertools.product(grid, grid):
-        predictor.thresholds = [t1, t2, predictor.thresholds[2]]
+        predictor.thresholds = [t1, t2, original[2]]
         pred = [predictor.levels(text, readings, probs) for (_, text, readings, _), probs in zip(examples, cached)]
         scores = prf(pred, gold)
         best = max(best, (sum(scores[f"exact#{k}"]["F1"] for k in (1, 2, 3)) / 3, predictor.thresholds))
+    predictor.thresholds = original
     return best[1]
 
 
