@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from frontend_time import timing_sentences  # noqa: E402
+
 from wyoming_indextts.onnx import create_session  # noqa: E402
 
 # (name, layers, width, heads, ffn, vocabulary)
@@ -48,10 +49,8 @@ SHAPES = [
 
 
 def sentences(data: Path, count: int) -> list[str]:
-    """Biaobei 008001- and CPP dev sentences, alternately (as ``frontend_time.py`` reads them)."""
-    lines = (data / "baker" / "prosody_labels_000001-009000.txt").read_text(encoding="utf-8-sig").splitlines()
-    baker = [re.sub(r"#\d", "", head.split("\t")[1]) for head in lines[0::2] if 8001 <= int(head.split("\t")[0]) <= 9000]
-    cpp = [line.replace("\u2581", "") for line in (data / "cpp" / "dev.sent").read_text(encoding="utf-8").splitlines()]
+    """``count`` of the sentences ``frontend_time.py`` times, Biaobei and CPP alternately."""
+    baker, cpp = timing_sentences(data)
     return [s for pair in zip(baker[: count // 2], cpp[: count // 2]) for s in pair]
 
 
@@ -115,7 +114,7 @@ def time_runs(run: Callable[[dict], object], inputs: list[dict], repeat: int = 3
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=HERE.parents[1] / "shared" / "data")
-    parser.add_argument("--sentences", type=int, default=300)
+    parser.add_argument("--sentences", type=int, default=300, help="at most 2,000 (1,000 of each)")
     args = parser.parse_args()
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
